@@ -1,0 +1,156 @@
+"""The `crashcart` command line (argparse).
+
+Exit codes (DESIGN.md): 0 success, 2 usage or input error, with a one-line `crashcart: error: ...`
+on stderr and never a traceback; 130 on Ctrl-C; 141 when stdout is closed early (`| head`).
+An unexpected internal failure also prints one line (exit 1); CRASHCART_DEBUG=1 shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from typing import NoReturn
+
+from crashcart import __version__
+from crashcart.recording import InputError, load_console_bytes
+from crashcart.safetext import clean
+
+__all__ = ["EXIT_INPUT", "EXIT_OK", "main"]
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
+
+DEMO_CAPTURE = "gpf_list_poison_panic.cast"
+
+
+class UsageError(Exception):
+    """A command line that argparse rejected; the message is one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the usage block and exits itself; route its complaint through main() so
+    # every error looks the same (one line, exit 2).
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(
+        prog="crashcart",
+        description="A console for panicking Linux servers: find and explain kernel crashes.",
+    )
+    parser.add_argument("--version", action="version", version=f"crashcart {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    analyze = commands.add_parser(
+        "analyze",
+        help="report the kernel crashes in a console log or recording",
+        description=(
+            "Find the kernel crashes (oops, panic, BUG, WARNING, lockups, ...) in a console log "
+            "(raw bytes) or an asciicast .cast recording, and report each in order."
+        ),
+    )
+    analyze.add_argument("file", metavar="FILE", help="a .log, a .cast recording, or - for stdin")
+    analyze.add_argument(
+        "--json", action="store_true", help='print {"crashes": [...]} (see docs/contracts.md)'
+    )
+
+    commands.add_parser(
+        "demo",
+        help="analyze the bundled real QEMU panic recording",
+        description=(
+            "Analyze the bundled recording of a real Debian kernel dying on its serial console "
+            "(general protection fault -> panic). For now this prints the analyze report; the TUI "
+            "replay of the recording will replace it."
+        ),
+    )
+    return parser
+
+
+def _analyze(data: bytes, as_json: bool) -> int:
+    # Imported here so `--help`, `--version` and usage errors stay instant and do not depend on
+    # the parser or Rich.
+    from crashcart.kernel import analyze_bytes
+
+    reports = analyze_bytes(data)
+    if as_json:
+        # ensure_ascii keeps console-derived control characters escaped (\u001b), so the JSON is
+        # safe to print on a terminal.
+        doc = {"crashes": [report.to_dict() for report in reports]}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        from crashcart.textreport import count_lines, render_reports, stdout_console
+
+        render_reports(stdout_console(), reports, count_lines(data))
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def _demo_bytes() -> bytes:
+    demo = resources.files("crashcart") / "data" / "demo" / DEMO_CAPTURE
+    try:
+        with resources.as_file(demo) as path:
+            return load_console_bytes(path)
+    except (InputError, OSError) as exc:
+        raise InputError(f"the bundled demo recording is missing or damaged: {exc}") from None
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    args = _build_parser().parse_args(argv)
+    if args.command == "analyze":
+        return _analyze(load_console_bytes(args.file), args.json)
+    if args.command == "demo":
+        return _analyze(_demo_bytes(), as_json=False)
+    raise UsageError(f"unknown command {args.command!r}")  # unreachable: argparse checks choices
+
+
+def _error(message: str) -> None:
+    # One line, whatever the message holds (a file name can contain newlines or escapes).
+    text = " ".join(clean(message).split())
+    print(f"crashcart: error: {text}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    # After EPIPE, Python's own flush at exit would fail again and print a warning; point stdout
+    # at /dev/null so the exit is quiet.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (the console script exits with it)."""
+    if hasattr(sys.stdout, "reconfigure"):
+        # A report must not die on a character the terminal's encoding lacks.
+        sys.stdout.reconfigure(errors="replace")
+    try:
+        return _run(argv)
+    except UsageError as exc:
+        _error(str(exc))
+        return EXIT_INPUT
+    except InputError as exc:
+        _error(str(exc))
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except SystemExit as exc:  # --help and --version exit 0 through argparse
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    except Exception as exc:
+        if os.environ.get("CRASHCART_DEBUG") == "1":
+            raise
+        _error(f"internal error: {type(exc).__name__}: {exc} (CRASHCART_DEBUG=1 shows details)")
+        return EXIT_INTERNAL

@@ -1,0 +1,322 @@
+"""The streaming crash parser: console bytes or lines in, crash events and reports out.
+
+Most of a console stream is not a crash. Outside a crash the parser searches whole buffers for
+the few substrings that can start one (`formats.MARKERS`), the way grep does, and only walks line
+by line from a candidate on; inside a crash it reads every line. That keeps `analyze` near disk
+speed on huge logs and the live view's cost per line tiny.
+
+A crash ends at its own terminator (`---[ end trace ]---`, `---[ end Kernel panic`, a
+sanitizer's closing rule) plus the epilogue that follows, when another crash starts, or after
+`IDLE_LIMIT` lines that do not look like part of it. At end of stream an open crash is reported
+as it is, marked truncated when it stopped mid-report.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from crashcart.kernel.builder import TAIL_RE, CrashBuilder
+from crashcart.kernel.formats import (
+    BOOT_BANNER_RE,
+    FORMATS,
+    MARKERS,
+    ORDERLY_REBOOT_RE,
+    CrashFormat,
+)
+from crashcart.kernel.lines import MAX_LINE_CHARS, KernelLine, clean_line, split_line
+from crashcart.kernel.report import CrashReport
+
+IDLE_LIMIT = 40  # unrelated lines after which an open crash is considered over
+CONTEXT_LINES = 4  # lines kept from before a header, for `cut here` / `=====` openers
+BANNER_QUIET_LINES = 400  # boot banners this close together are one boot, not two
+MAX_PENDING_BYTES = 1 << 16  # an unterminated "line" longer than this is cut into pieces
+
+_MARKER_RE = re.compile("|".join(re.escape(m) for m in MARKERS))
+_OPENER_RE = re.compile(r"^(?:-+\[ cut here \]-+|={40,})\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class CrashStarted:
+    crash_id: int
+    kind: str
+    header: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class CrashGrew:
+    crash_id: int
+    line: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CrashCompleted:
+    crash_id: int
+    report: CrashReport
+
+
+ParserEvent = CrashStarted | CrashGrew | CrashCompleted
+
+
+def match_format(body: str) -> tuple[CrashFormat, re.Match[str]] | None:
+    """The first crash format whose header matches this line body, if any."""
+    if not _MARKER_RE.search(body):
+        return None
+    for fmt in FORMATS:
+        m = fmt.pattern.search(body)
+        if m is None:
+            continue
+        if any(ign.search(body) for ign in fmt.ignore):
+            return None
+        return fmt, m
+    return None
+
+
+class CrashParser:
+    """Feed console output incrementally with `feed` (bytes) or `feed_line` (one line).
+
+    Every call returns the events it caused; completed reports also accumulate in `reports`.
+    Call `close` at end of stream to complete (or mark truncated) an open crash.
+    """
+
+    def __init__(self, idle_limit: int = IDLE_LIMIT) -> None:
+        self.reports: list[CrashReport] = []
+        self.line_count = 0
+        self._idle_limit = idle_limit
+        self._builder: CrashBuilder | None = None
+        self._crash_id = 0
+        self._recent: deque[KernelLine] = deque(maxlen=CONTEXT_LINES)
+        self._partial = b""
+        self._seen_output = False
+        self._last_banner_line = -BANNER_QUIET_LINES
+        self._orderly_reboot = False
+
+    # -- public API --------------------------------------------------------------------------
+    @property
+    def in_crash(self) -> bool:
+        return self._builder is not None
+
+    def feed(self, data: bytes) -> list[ParserEvent]:
+        """Feed raw console bytes in any chunking."""
+        events: list[ParserEvent] = []
+        buf = self._partial + data if self._partial else data
+        last_nl = buf.rfind(b"\n")
+        if last_nl < 0:
+            self._partial = buf
+            if len(buf) > MAX_PENDING_BYTES:
+                self._partial = b""
+                self._feed_text(buf.decode("utf-8", "replace") + "\n", events)
+            return events
+        self._partial = buf[last_nl + 1 :]
+        self._feed_text(buf[: last_nl + 1].decode("utf-8", "replace"), events)
+        return events
+
+    def feed_line(self, line: str) -> list[ParserEvent]:
+        """Feed one line of text (no trailing newline needed)."""
+        events: list[ParserEvent] = []
+        self.line_count += 1
+        self._process(split_line(self.line_count, clean_line(line.rstrip("\r\n"))), events)
+        return events
+
+    def close(self) -> list[ParserEvent]:
+        """End of stream: flush the last partial line and finish any open crash."""
+        events: list[ParserEvent] = []
+        if self._partial:
+            tail, self._partial = self._partial, b""
+            self._feed_text(tail.decode("utf-8", "replace") + "\n", events)
+        if self._builder is not None:
+            self._finish(events, at_end_of_stream=True)
+        return events
+
+    def flush_idle(self) -> list[ParserEvent]:
+        """The console went quiet: complete an open crash that has already said its last word.
+
+        A session calls this after some seconds of silence, so that a box that hangs right after
+        its oops still gets its incident written without waiting for more output.
+        """
+        events: list[ParserEvent] = []
+        b = self._builder
+        if b is not None and (
+            b.ended or b.panic_ended or b.panic or (b.has_frames and not b.trace_open)
+        ):
+            self._finish(events)
+        return events
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _feed_text(self, text: str, events: list[ParserEvent]) -> None:
+        """Process text made of complete lines (ends with a newline)."""
+        pos = 0
+        end = len(text)
+        while pos < end:
+            if self._builder is None:
+                m = _MARKER_RE.search(text, pos)
+                stop = end if m is None else text.rfind("\n", pos, m.start()) + 1
+                if stop > pos:
+                    self._skip(text, pos, stop)
+                    pos = stop
+                if m is None:
+                    return
+            nl = text.find("\n", pos)
+            if nl < 0:
+                nl = end
+            raw = text[pos:nl]
+            pos = nl + 1
+            self.line_count += 1
+            self._process(split_line(self.line_count, clean_line(raw.rstrip("\r"))), events)
+
+    def _skip(self, text: str, start: int, stop: int) -> None:
+        """Account for lines that cannot start a crash without looking at each one."""
+        segment = text[start:stop]
+        count = segment.count("\n")
+        if not self._seen_output and segment.strip():
+            self._seen_output = True
+        # Keep the last few lines as context for a header that may follow.
+        tail = segment[-(CONTEXT_LINES + 1) * 256 :].split("\n")[:-1][-CONTEXT_LINES:]
+        first_number = self.line_count + count - len(tail) + 1
+        for i, raw in enumerate(tail):
+            cleaned = clean_line(raw.rstrip("\r")[:MAX_LINE_CHARS])
+            self._recent.append(split_line(first_number + i, cleaned))
+        self.line_count += count
+
+    def _process(self, line: KernelLine, events: list[ParserEvent]) -> None:
+        body = line.body
+        found = match_format(body)
+        builder = self._builder
+        if builder is None:
+            if found is None:
+                self._note_plain(line, events)
+                return
+            self._start(found[0], found[1], line, events)
+            return
+        if found is not None:
+            fmt, m = found
+            if fmt.panic:
+                builder.set_panic(fmt, m)
+                builder.add(line)
+                events.append(CrashGrew(self._crash_id, line.number, line.text))
+                return
+            if not fmt.weak and not self._continues(builder, fmt):
+                self._finish(events)
+                self._start(fmt, m, line, events)
+                return
+        if builder.ended and not builder.panic and not TAIL_RE.match(body):
+            self._finish(events)
+            self._process(line, events)
+            return
+        if builder.panic_ended and not TAIL_RE.match(body):
+            self._finish(events)
+            self._process(line, events)
+            return
+        belongs = builder.add(line)
+        if belongs:
+            events.append(CrashGrew(self._crash_id, line.number, line.text))
+        elif builder.idle >= self._idle_limit:
+            self._finish(events)
+
+    def _continues(self, builder: CrashBuilder, fmt: CrashFormat) -> bool:
+        """Does this strong header belong to the open crash rather than start a new one?"""
+        # A second copy of the same kind of report without a trace yet, or a header that an
+        # oops prints as part of itself (KASAN's GPF explanation, a MCE's follow-on lines).
+        if fmt.kind in ("mce",) and builder.fmt.kind == "mce":
+            return True
+        if fmt.name == "bug" and not builder.has_frames and builder.fmt.kind not in ("warning",):
+            # "BUG: ..." lines inside a fault header (e.g. a second BUG line of the same oops).
+            return len(builder.lines) < 3
+        return False
+
+    def _start(
+        self, fmt: CrashFormat, m: re.Match[str], line: KernelLine, events: list[ParserEvent]
+    ) -> None:
+        self._crash_id += 1
+        builder = CrashBuilder(fmt, m, line)
+        if fmt.panic:
+            builder.set_panic(fmt, m)
+        # Pull in an opener (`------------[ cut here ]------------`, KASAN's `=====`) printed
+        # just before the header, so oops.txt reads like the screen did.
+        if self._recent and _OPENER_RE.match(self._recent[-1].body.strip()):
+            builder.lines.insert(0, self._recent[-1])
+            builder.last_body_index += 1
+        self._recent.clear()
+        self._builder = builder
+        events.append(CrashStarted(self._crash_id, fmt.kind, line.body.strip(), line.number))
+
+    def _finish(self, events: list[ParserEvent], at_end_of_stream: bool = False) -> None:
+        builder = self._builder
+        assert builder is not None
+        self._builder = None
+        truncated = at_end_of_stream and self._looks_cut_off(builder)
+        end_index = len(builder.lines) - 1 if truncated else builder.last_body_index
+        report = builder.report(end_index, truncated)
+        self.reports.append(report)
+        events.append(CrashCompleted(self._crash_id, report))
+        # Lines after the crash's last body line were read but not reported; keep the last
+        # few as context for what comes next.
+        for leftover in builder.lines[end_index + 1 :][-CONTEXT_LINES:]:
+            self._recent.append(leftover)
+
+    @staticmethod
+    def _looks_cut_off(builder: CrashBuilder) -> bool:
+        if builder.ended or builder.panic_ended:
+            return False
+        if builder.fmt.guilty == "none" and builder.fmt.kind in ("oom", "mce", "vfs_root"):
+            return False
+        # Stopped inside a trace, or before any trace or register dump appeared.
+        if builder.trace_open:
+            return builder.last_body_index >= len(builder.lines) - 2
+        return not builder.has_frames and builder.rip is None
+
+    def _note_plain(self, line: KernelLine, events: list[ParserEvent]) -> None:
+        """A line outside any crash: remember it as context and watch for reboots."""
+        body = line.body
+        if ORDERLY_REBOOT_RE.search(body):
+            self._orderly_reboot = True
+        elif BOOT_BANNER_RE.search(body):
+            if (
+                self._seen_output
+                and not self._orderly_reboot
+                and line.number - self._last_banner_line > BANNER_QUIET_LINES
+            ):
+                self._report_reboot(line, events)
+            self._last_banner_line = line.number
+            self._orderly_reboot = False
+        if body.strip():
+            self._seen_output = True
+        self._recent.append(line)
+
+    def _report_reboot(self, line: KernelLine, events: list[ParserEvent]) -> None:
+        self._crash_id += 1
+        report = CrashReport(
+            kind="reboot",
+            title="unexpected kernel reboot",
+            message=line.body.strip(),
+            start_line=line.number,
+            end_line=line.number,
+            lines=[line.text],
+        )
+        self.reports.append(report)
+        events.append(CrashStarted(self._crash_id, "reboot", report.message, line.number))
+        events.append(CrashCompleted(self._crash_id, report))
+
+
+def analyze_bytes(data: bytes) -> list[CrashReport]:
+    """All crashes in a complete console capture, in order of appearance."""
+    parser = CrashParser()
+    parser.feed(data)
+    parser.close()
+    return parser.reports
+
+
+def analyze_text(text: str) -> list[CrashReport]:
+    return analyze_bytes(text.encode("utf-8", "surrogateescape"))
+
+
+def analyze_lines(lines: Iterable[str]) -> list[CrashReport]:
+    parser = CrashParser()
+    for line in lines:
+        parser.feed_line(line)
+    parser.close()
+    return parser.reports
