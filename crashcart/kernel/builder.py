@@ -386,7 +386,8 @@ class CrashBuilder:
             comm=self.comm,
             hardware=self.hardware,
             registers=registers,
-            call_trace=list(self.call_trace),
+            # RIP markers inside a trace are bookkeeping for the stall rules, not frames.
+            call_trace=[f for f in self.call_trace if f.section != "rip"],
             modules_linked_in=list(self.modules),
             code=self.code,
             start_line=lines[0].number,

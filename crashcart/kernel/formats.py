@@ -36,6 +36,9 @@ class CrashFormat:
     panic: bool = False
     at_marker: re.Pattern[str] | None = None
     ignore: tuple[re.Pattern[str], ...] = field(default=())
+    # Not a crash when framed by a `=====` rule: the kernel's boxed notices ("WARNING: the mand
+    # mount option is being deprecated") look like this, real reports of this format do not.
+    notice_when_boxed: bool = False
 
 
 def _f(
@@ -50,6 +53,7 @@ def _f(
     panic: bool = False,
     at_marker: str | None = None,
     ignore: tuple[str, ...] = (),
+    notice_when_boxed: bool = False,
 ) -> CrashFormat:
     return CrashFormat(
         name,
@@ -62,6 +66,7 @@ def _f(
         panic,
         re.compile(at_marker) if at_marker else None,
         tuple(re.compile(p) for p in ignore),
+        notice_when_boxed,
     )
 
 
@@ -230,7 +235,7 @@ FORMATS: tuple[CrashFormat, ...] = (
     ),
     _f(
         "lockdep-nested",
-        r"(?:WARNING|BUG): nested lock was not taken",
+        r"(?:WARNING|BUG): [Nn]ested lock was not taken",
         "lockdep",
         "WARNING: nested lock was not taken in {function}",
     ),
@@ -323,7 +328,7 @@ FORMATS: tuple[CrashFormat, ...] = (
     ),
     _f(
         "rcu-stall",
-        r"INFO: rcu(?:_preempt|_sched|_bh)? (?:self-)?detected(?: expedited)? stall",
+        r"INFO: rcu(?:_\w+)? (?:self-)?detected(?: expedited)? stall",
         "rcu_stall",
         "INFO: rcu detected stall in {function}",
         "stall",
@@ -413,7 +418,7 @@ FORMATS: tuple[CrashFormat, ...] = (
     ),
     _f(
         "divide-error",
-        r"divide error: [0-9a-f]{4}",
+        r"divide[ _]error: [0-9a-f]{4}",
         "divide_error",
         "divide error in {function}",
         "rip",
@@ -426,7 +431,7 @@ FORMATS: tuple[CrashFormat, ...] = (
         "rip",
         weak=True,
     ),
-    _f("int3", r"^int3: [0-9a-f]{4}", "int3", "int3 in {function}", "rip"),
+    _f("int3", r"^(?:Oops: )?int3: [0-9a-f]{4}", "int3", "int3 in {function}", "rip"),
     _f(
         "usercopy-bug",
         r"kernel BUG at mm/usercopy\.c",
@@ -533,6 +538,7 @@ FORMATS: tuple[CrashFormat, ...] = (
         "warning",
         "WARNING: {what}",
         ignore=(r"/etc/ssh/moduli", r"workqueue cpumask", r"^WARNING: $"),
+        notice_when_boxed=True,
     ),
     # --- out of memory ----------------------------------------------------------------------
     _f(
@@ -737,6 +743,7 @@ MARKERS: tuple[str, ...] = (
     "stack overflow",
     "double fault",
     "divide error:",
+    "divide_error:",
     "invalid opcode:",
     "int3: ",
     "Internal error:",

@@ -58,11 +58,21 @@ class KernelLine:
     level: int | None = None
 
 
+# A printk prefix after other text on the same line: a login prompt or a shell's output that
+# did not end with a newline before the kernel spoke ("syzkaller login: [   50.9] WARNING: ...").
+_LATE_PREFIX = re.compile(r"(?:<\d{1,2}>)?\[\s*\d+\.\d{6}\](?:\[\s*[TC]\d+\])? ?")
+
+
 def split_line(number: int, text: str) -> KernelLine:
     """Split a cleaned line into prefix fields and body."""
     m = _PREFIX.match(text)
     if m is None or m.end() == 0:
-        return KernelLine(number, text, text)
+        late = _LATE_PREFIX.search(text, 0, 200)
+        if late is None:
+            return KernelLine(number, text, text)
+        m = _PREFIX.match(text, late.start())
+        if m is None:
+            return KernelLine(number, text, text)
     ts = m.group("ts")
     level = m.group("level")
     return KernelLine(

@@ -36,6 +36,7 @@ MAX_PENDING_BYTES = 1 << 16  # an unterminated "line" longer than this is cut in
 
 _MARKER_RE = re.compile("|".join(re.escape(m) for m in MARKERS))
 _OPENER_RE = re.compile(r"^(?:-+\[ cut here \]-+|={40,})\s*$")
+_RULE_RE = re.compile(r"^={20,}\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +232,10 @@ class CrashParser:
     def _start(
         self, fmt: CrashFormat, m: re.Match[str], line: KernelLine, events: list[ParserEvent]
     ) -> None:
+        boxed = bool(self._recent) and _RULE_RE.match(self._recent[-1].body.strip()) is not None
+        if fmt.notice_when_boxed and boxed:
+            self._note_plain(line, events)
+            return
         self._crash_id += 1
         builder = CrashBuilder(fmt, m, line)
         if fmt.panic:
