@@ -424,10 +424,15 @@ class CrashBuilder:
         return g.first_guilty(candidates, skip)
 
     def _stall_guilty(self, skip: tuple[str, ...]) -> Frame | None:
-        # Code in a loadable module at RIP is the prime suspect of a lockup: blame it directly.
-        if self.rip and self.rip.module:
-            return self.rip
-        return g.stall_guilty(self._interrupted_frames(), (*skip, r".*rcu"))
+        frames = self._interrupted_frames()
+        # Code of a loadable module where the CPU was caught spinning, or on the way from the
+        # entry point to there, is the prime suspect: blame it rather than the entry point.
+        rips = [self.rip] if self.rip else []
+        rips += [f for s in self.sections for f in s.frames if f.section == "rip"]
+        for frame in [*rips, *frames]:
+            if frame.module and frame.reliable and not g.is_skipped(frame.function, skip):
+                return frame
+        return g.stall_guilty(frames, (*skip, r".*rcu"))
 
     def _interrupted_frames(self) -> list[Frame]:
         """Frames of the code the stall detector's interrupt caught.

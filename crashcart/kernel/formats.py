@@ -259,6 +259,13 @@ FORMATS: tuple[CrashFormat, ...] = (
         "INFO: trying to register non-static key in {function}",
         skip=(r".*stack", r".*lock", r".*IRQ", r"register_lock_class", r"_*lock_acquire"),
     ),
+    _f(
+        "lockdep-bracketed",
+        r"^\[ (?:BUG|INFO|WARNING): (?P<what>[^\]]+?) \]$",
+        "lockdep",
+        "BUG: {what} in {function}",
+        skip=(r".*lock_acquire", r"_*might_fault"),
+    ),
     _f("lockdep-limits", r"BUG: (?P<what>MAX_[A-Z_]+ too low!?)", "lockdep", "BUG: {what}"),
     _f(
         "spinlock",
@@ -540,6 +547,12 @@ FORMATS: tuple[CrashFormat, ...] = (
         ignore=(r"/etc/ssh/moduli", r"workqueue cpumask", r"^WARNING: $"),
         notice_when_boxed=True,
     ),
+    _f(
+        "bad-msr",
+        r"unchecked MSR access error: (?P<what>[A-Z]+) to (?P<msr>0x[0-9a-f]+)",
+        "warning",
+        "unchecked MSR access error: {what} to {msr} in {function}",
+    ),
     # --- out of memory ----------------------------------------------------------------------
     _f(
         "oom-killer",
@@ -760,7 +773,43 @@ MARKERS: tuple[str, ...] = (
     "reboot: ",
     "Watchdog detected hard LOCKUP",
     "hard LOCKUP",
+    "unchecked MSR access",
 )
+
+# What the fast path searches whole buffers for. Every header that can start a crash contains
+# one of these; they start with characters that are rare in console text (capitals, '#'), because
+# the regex engine's cost is the number of positions whose first character could match.
+SCAN_ANCHORS: tuple[str, ...] = (
+    "BUG",
+    "WARNING",
+    "INFO:",
+    "UBSAN",
+    "LOCKUP",
+    "Unable to handle",
+    "PANIC",
+    "Insufficient stack",
+    "Internal error",
+    "Unhandled fault",
+    "Alignment trap",
+    "Out of memory",
+    "Killed process",
+    "Memory cgroup",
+    "Hardware Error",
+    "EDAC ",
+    "VFS: ",
+    "Kernel panic",
+    "Linux version",
+    "Booting the kernel",
+    "SeaBIOS",
+    "Restarting system",
+    "Power down",
+    "System halted",
+    "MSR access",
+    "Oops",
+    "KASAN",
+)
+# The die counter of every x86 trap header: "divide error: 0000 [#1] SMP".
+SCAN_PATTERNS: tuple[str, ...] = (r"#\d+\]", r"-killer:", r"\(size \d+\):")
 
 # Lines that mean the machine is starting again (firmware or kernel banner). After kernel output
 # and without an orderly "reboot: Restarting system", they mean the box reset under us.

@@ -24,6 +24,8 @@ from crashcart.kernel.formats import (
     FORMATS,
     MARKERS,
     ORDERLY_REBOOT_RE,
+    SCAN_ANCHORS,
+    SCAN_PATTERNS,
     CrashFormat,
 )
 from crashcart.kernel.lines import MAX_LINE_CHARS, KernelLine, clean_line, split_line
@@ -35,6 +37,7 @@ BANNER_QUIET_LINES = 400  # boot banners this close together are one boot, not t
 MAX_PENDING_BYTES = 1 << 16  # an unterminated "line" longer than this is cut into pieces
 
 _MARKER_RE = re.compile("|".join(re.escape(m) for m in MARKERS))
+_SCAN_RE = re.compile("|".join([*(re.escape(a) for a in SCAN_ANCHORS), *SCAN_PATTERNS]))
 _OPENER_RE = re.compile(r"^(?:-+\[ cut here \]-+|={40,})\s*$")
 _RULE_RE = re.compile(r"^={20,}\s*$")
 
@@ -63,11 +66,73 @@ class CrashCompleted:
 ParserEvent = CrashStarted | CrashGrew | CrashCompleted
 
 
+def required_literal(pattern: str) -> str:
+    """The longest run of plain text every match of `pattern` must contain ("" if unsure).
+
+    Checking `literal in line` (a fast C substring search) before running a format's regex
+    skips nearly all of them on lines that merely mention a marker word. Only text outside
+    groups and character classes counts, and nothing is assumed of a pattern with a top-level
+    alternation.
+    """
+    runs: list[str] = []
+    run: list[str] = []
+    depth = 0
+    i = 0
+    n = len(pattern)
+    while i < n:
+        c = pattern[i]
+        literal: str | None = None
+        if c == "\\" and i + 1 < n:
+            nxt = pattern[i + 1]
+            literal = nxt if not nxt.isalnum() else None
+            i += 2
+        elif c == "[":
+            j = i + 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            i = j + 1
+        elif c in "()":
+            depth += 1 if c == "(" else -1
+            i += 1
+        elif c == "|" and depth == 0:
+            return ""
+        elif c in ".^$":
+            i += 1
+        elif c in "?*+{":
+            if c == "{":
+                i = pattern.find("}", i) + 1 or n
+            else:
+                i += 1
+            if run:
+                run.pop()  # the quantified character is optional
+            runs.append("".join(run))
+            run = []
+            continue
+        else:
+            literal = c
+            i += 1
+        if literal is not None and depth == 0:
+            run.append(literal)
+            continue
+        if run:
+            runs.append("".join(run))
+            run = []
+    runs.append("".join(run))
+    return max(runs, key=len)
+
+
+_HINTS: tuple[tuple[CrashFormat, str], ...] = tuple(
+    (fmt, required_literal(fmt.pattern.pattern)) for fmt in FORMATS
+)
+
+
 def match_format(body: str) -> tuple[CrashFormat, re.Match[str]] | None:
     """The first crash format whose header matches this line body, if any."""
     if not _MARKER_RE.search(body):
         return None
-    for fmt in FORMATS:
+    for fmt, hint in _HINTS:
+        if hint and hint not in body:
+            continue
         m = fmt.pattern.search(body)
         if m is None:
             continue
@@ -154,7 +219,7 @@ class CrashParser:
         end = len(text)
         while pos < end:
             if self._builder is None:
-                m = _MARKER_RE.search(text, pos)
+                m = _SCAN_RE.search(text, pos)
                 stop = end if m is None else text.rfind("\n", pos, m.start()) + 1
                 if stop > pos:
                     self._skip(text, pos, stop)
