@@ -40,6 +40,7 @@ _MARKER_RE = re.compile("|".join(re.escape(m) for m in MARKERS))
 _SCAN_RE = re.compile("|".join([*(re.escape(a) for a in SCAN_ANCHORS), *SCAN_PATTERNS]))
 _OPENER_RE = re.compile(r"^(?:-+\[ cut here \]-+|={40,})\s*$")
 _RULE_RE = re.compile(r"^={20,}\s*$")
+_NON_BLANK_RE = re.compile(r"\S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +156,9 @@ class CrashParser:
         self._idle_limit = idle_limit
         self._builder: CrashBuilder | None = None
         self._crash_id = 0
-        self._recent: deque[KernelLine] = deque(maxlen=CONTEXT_LINES)
+        # The last lines before the current position, as context for a header that follows.
+        # Lines skipped by the fast path are kept raw and only cleaned if a header needs them.
+        self._recent: deque[KernelLine | tuple[int, str]] = deque(maxlen=CONTEXT_LINES)
         self._partial = b""
         self._seen_output = False
         self._last_banner_line = -BANNER_QUIET_LINES
@@ -236,16 +239,17 @@ class CrashParser:
 
     def _skip(self, text: str, start: int, stop: int) -> None:
         """Account for lines that cannot start a crash without looking at each one."""
-        segment = text[start:stop]
-        count = segment.count("\n")
-        if not self._seen_output and segment.strip():
+        # No slicing of the whole segment: it may be megabytes, and copying it would cost more
+        # than the search that found it.
+        count = text.count("\n", start, stop)
+        if not self._seen_output and _NON_BLANK_RE.search(text, start, stop):
             self._seen_output = True
         # Keep the last few lines as context for a header that may follow.
-        tail = segment[-(CONTEXT_LINES + 1) * 256 :].split("\n")[:-1][-CONTEXT_LINES:]
+        window = text[max(start, stop - (CONTEXT_LINES + 1) * 256) : stop]
+        tail = window.split("\n")[:-1][-CONTEXT_LINES:]
         first_number = self.line_count + count - len(tail) + 1
         for i, raw in enumerate(tail):
-            cleaned = clean_line(raw.rstrip("\r")[:MAX_LINE_CHARS])
-            self._recent.append(split_line(first_number + i, cleaned))
+            self._recent.append((first_number + i, raw))
         self.line_count += count
 
     def _process(self, line: KernelLine, events: list[ParserEvent]) -> None:
@@ -297,7 +301,8 @@ class CrashParser:
     def _start(
         self, fmt: CrashFormat, m: re.Match[str], line: KernelLine, events: list[ParserEvent]
     ) -> None:
-        boxed = bool(self._recent) and _RULE_RE.match(self._recent[-1].body.strip()) is not None
+        previous = self._previous_line()
+        boxed = previous is not None and _RULE_RE.match(previous.body.strip()) is not None
         if fmt.notice_when_boxed and boxed:
             self._note_plain(line, events)
             return
@@ -307,8 +312,8 @@ class CrashParser:
             builder.set_panic(fmt, m)
         # Pull in an opener (`------------[ cut here ]------------`, KASAN's `=====`) printed
         # just before the header, so oops.txt reads like the screen did.
-        if self._recent and _OPENER_RE.match(self._recent[-1].body.strip()):
-            builder.lines.insert(0, self._recent[-1])
+        if previous is not None and _OPENER_RE.match(previous.body.strip()):
+            builder.lines.insert(0, previous)
             builder.last_body_index += 1
         self._recent.clear()
         self._builder = builder
@@ -338,6 +343,17 @@ class CrashParser:
         if builder.trace_open:
             return builder.last_body_index >= len(builder.lines) - 2
         return not builder.has_frames and builder.rip is None
+
+    def _previous_line(self) -> KernelLine | None:
+        """The line just before the current one, cleaned on demand."""
+        if not self._recent:
+            return None
+        last = self._recent[-1]
+        if isinstance(last, tuple):
+            number, raw = last
+            last = split_line(number, clean_line(raw.rstrip("\r")[:MAX_LINE_CHARS]))
+            self._recent[-1] = last
+        return last
 
     def _note_plain(self, line: KernelLine, events: list[ParserEvent]) -> None:
         """A line outside any crash: remember it as context and watch for reboots."""
