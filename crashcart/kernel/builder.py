@@ -24,7 +24,7 @@ from crashcart.kernel.report import CrashReport, Frame
 from crashcart.kernel.taint import decode_taint
 
 CPU_LINE_RE = re.compile(
-    r"^CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>.{0,64}?) "
+    r"^CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>.{0,64}?) (?:Kdump: \w+ )?"
     r"(?:Not tainted|Tainted: (?P<taint>[A-Z ]*?[A-Z]|\[.*?\](?:=\w+)?))\s+(?P<ver>\d\S*(?: #\S+)?)"
 )
 TAINT_LINE_RE = re.compile(r"^Tainted: (?P<taint>\[[A-Z]\]=\w+(?:, \[[A-Z]\]=\w+)*)")
@@ -292,6 +292,9 @@ class CrashBuilder:
                     self.section.frames.append(
                         Frame(loc.function, loc.offset, loc.size, loc.module, True, None, "rip")
                     )
+            elif kernel_mode is False and rest.startswith("0x") and m["cs"] in ("0010", "0060"):
+                # Execution jumped to an address with no symbol (a NULL or data pointer).
+                self.registers.setdefault("RIP", f"{m['cs']}:{rest.split()[0]}")
             elif m["cs"] is not None and not self.registers_done and self.rip is not None:
                 self.registers_done = True  # a user-mode RIP ends the kernel register dump
             return True
@@ -402,7 +405,8 @@ class CrashBuilder:
         if strategy == "none":
             return None
         if strategy == "at":
-            if self.at_frame is not None and not g.is_skipped(self.at_frame.function, skip):
+            at = self.at_frame
+            if at is not None and not g.is_skipped(at.function, skip, at.module):
                 return self.at_frame
             return g.first_guilty(trace, skip)
         if strategy == "hung":
@@ -413,7 +417,10 @@ class CrashBuilder:
         if strategy == "header":
             loc = groups.get("loc") or groups.get("loc2") or groups.get("loc3")
             if loc and not re.fullmatch(r"(?:0x)?[0-9a-f]{8,}", loc):
-                header_frame = parse_location(loc) or Frame(loc)
+                # Re-read the location from the header itself to keep its `[module]` tag.
+                at = self.header.body.find(loc)
+                header_frame = parse_location(self.header.body[at:]) if at >= 0 else None
+                header_frame = header_frame or parse_location(loc) or Frame(loc)
                 if "+" not in loc or LOCATION_RE.match(loc):
                     candidates.append(header_frame)
             if self.rip is not None:
@@ -430,7 +437,11 @@ class CrashBuilder:
         rips = [self.rip] if self.rip else []
         rips += [f for s in self.sections for f in s.frames if f.section == "rip"]
         for frame in [*rips, *frames]:
-            if frame.module and frame.reliable and not g.is_skipped(frame.function, skip):
+            if (
+                frame.module
+                and frame.reliable
+                and not g.is_skipped(frame.function, skip, frame.module)
+            ):
                 return frame
         return g.stall_guilty(frames, (*skip, r".*rcu"))
 

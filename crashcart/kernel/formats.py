@@ -628,6 +628,7 @@ FORMATS: tuple[CrashFormat, ...] = (
         "kernel panic: corrupted stack end in {function}",
         "stall",
         skip=(r".*schedule", r"retint_kernel"),
+        panic=True,
     ),
     _f(
         "panic-stack-protector",
@@ -637,6 +638,7 @@ FORMATS: tuple[CrashFormat, ...] = (
         "kernel panic: stack is corrupted in {function}",
         "header",
         skip=(r".*stack_chk",),
+        panic=True,
     ),
     _f(
         "panic",

@@ -36,8 +36,10 @@ ARM32_FRAME_RE = re.compile(
     r"(?P<size>0x[0-9a-f]+))?\)(?:\s+from\s+\[<[0-9a-f]+>\]\s+\([^)]*\))?\s*(?:\[(?P<mod>[\w-]+)\])?\s*$"
 )
 # A location inside a text: "func+0x11/0x21 [mod]" anywhere (RIP lines, "at:" lines, headers).
+# The look-behind anchors a search at word starts: without it a long word is retried from
+# every character, which is quadratic on a line of noise.
 LOCATION_RE = re.compile(
-    r"(?P<func>" + _FUNC + r")\+(?P<off>0x[0-9a-fA-F]+)/(?P<size>0x[0-9a-fA-F]+)"
+    r"(?<![\w.$])(?P<func>" + _FUNC + r")\+(?P<off>0x[0-9a-fA-F]+)/(?P<size>0x[0-9a-fA-F]+)"
     r"(?:\s+\[(?P<mod>[\w-]+)\])?"
 )
 

@@ -389,6 +389,39 @@ GENERIC_SUBSTRINGS: tuple[str, ...] = (
     r"_rq_lock$",
     r"^raw_spin_rq_lock",
     r"^_*task_rq_lock",
+    # sleeping helpers: a sleep in atomic context is the caller's doing
+    r"^msleep",
+    r"^usleep_range",
+    r"^ssleep",
+    r"^fsleep",
+    # page allocator internals that report a bad page on behalf of whoever freed it
+    r"^bad_page",
+    r"free_page_is_bad",
+    r"check_free_page",
+    r"free_pcp_prepare",
+    r"^free_unref_page",
+    r"^_*free_pages",
+    r"free_pages_prepare",
+    r"^_*free_one_page",
+    r"^_*put_page$",
+    r"^_*folio_put",
+    r"^release_pages",
+    # SLUB's consistency checks
+    r"debug_processing",
+    r"^print_trailer",
+    r"^slab_err",
+    r"^check_object",
+    r"^on_freelist",
+    r"^_*slab_free",
+    r"^do_slab_free",
+    r"^object_err",
+    r"^set_freepointer",
+    # MSR accessors, copy-size checks and the exception fixups they go through
+    r"copy_overflow",
+    r"^native_(?:read|write)_msr",
+    r"^ex_handler_",
+    r"^_*wrmsr",
+    r"^_*rdmsr",
 )
 
 # Where a stall or lockup is "in": syscall entries, work dispatchers and file operations. The
@@ -546,9 +579,19 @@ def _extra(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     return cached
 
 
-def is_skipped(function: str, extra: tuple[str, ...] = ()) -> bool:
+def is_skipped(function: str, extra: tuple[str, ...] = (), module: str | None = None) -> bool:
+    """Is this frame reporting machinery or a generic helper?
+
+    A frame tagged with a loadable `[module]` is never core-kernel plumbing, so only the exact
+    prefix rules apply to it: `crashme_panic` or `foo_refcount_put` in a driver are suspects,
+    whatever their names contain.
+    """
     name = normalize_function(function)
-    if _BASE_SKIP.match(name) or _SUBSTRING_SKIP.search(name):
+    if _BASE_SKIP.match(name):
+        return True
+    if module:
+        return False
+    if _SUBSTRING_SKIP.search(name):
         return True
     extra_re = _extra(extra)
     return bool(extra_re and extra_re.match(name))
@@ -557,9 +600,15 @@ def is_skipped(function: str, extra: tuple[str, ...] = ()) -> bool:
 def first_guilty(candidates: Sequence[Frame], extra: tuple[str, ...] = ()) -> Frame | None:
     """The first reliable candidate that is neither reporting machinery nor a generic helper."""
     for frame in candidates:
-        if frame.reliable and not is_skipped(frame.function, extra):
+        if frame.reliable and not is_skipped(frame.function, extra, frame.module):
             return frame
-    return None
+    # Only `?` frames (a jump to a bad address leaves no reliable unwind): the first unreliable
+    # frame in a module, else the first unreliable one that is not machinery, is the best lead.
+    unreliable = [f for f in candidates if not is_skipped(f.function, extra, f.module)]
+    for frame in unreliable:
+        if frame.module:
+            return frame
+    return unreliable[0] if unreliable else None
 
 
 def stall_guilty(frames: Sequence[Frame], extra: tuple[str, ...] = ()) -> Frame | None:
@@ -573,7 +622,7 @@ def stall_guilty(frames: Sequence[Frame], extra: tuple[str, ...] = ()) -> Frame 
         for f in frames
         if f.reliable
         and not _INTERRUPT.match(normalize_function(f.function))
-        and not is_skipped(f.function, extra)
+        and not is_skipped(f.function, extra, f.module)
     ]
     previous: Frame | None = None
     for frame in usable:

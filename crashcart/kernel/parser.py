@@ -160,6 +160,7 @@ class CrashParser:
         # Lines skipped by the fast path are kept raw and only cleaned if a header needs them.
         self._recent: deque[KernelLine | tuple[int, str]] = deque(maxlen=CONTEXT_LINES)
         self._partial = b""
+        self._overlong = False
         self._seen_output = False
         self._last_banner_line = -BANNER_QUIET_LINES
         self._orderly_reboot = False
@@ -172,13 +173,21 @@ class CrashParser:
     def feed(self, data: bytes) -> list[ParserEvent]:
         """Feed raw console bytes in any chunking."""
         events: list[ParserEvent] = []
+        if self._overlong:
+            # The rest of an absurdly long line: drop it up to its end, as a whole feed would
+            # (a line is capped when cleaned), so line numbers never depend on chunking.
+            k = data.find(b"\n")
+            if k < 0:
+                return events
+            data = data[k:]
+            self._overlong = False
         buf = self._partial + data if self._partial else data
         last_nl = buf.rfind(b"\n")
         if last_nl < 0:
             self._partial = buf
             if len(buf) > MAX_PENDING_BYTES:
-                self._partial = b""
-                self._feed_text(buf.decode("utf-8", "replace") + "\n", events)
+                self._partial = buf[:MAX_PENDING_BYTES]
+                self._overlong = True
             return events
         self._partial = buf[last_nl + 1 :]
         self._feed_text(buf[: last_nl + 1].decode("utf-8", "replace"), events)
@@ -254,8 +263,12 @@ class CrashParser:
 
     def _process(self, line: KernelLine, events: list[ParserEvent]) -> None:
         body = line.body
-        found = match_format(body)
         builder = self._builder
+        if builder is not None and (ORDERLY_REBOOT_RE.search(body) or BOOT_BANNER_RE.search(body)):
+            # The machine is going down or starting again: whatever was open is over.
+            self._finish(events)
+            builder = None
+        found = match_format(body)
         if builder is None:
             if found is None:
                 self._note_plain(line, events)
@@ -273,6 +286,10 @@ class CrashParser:
                 self._finish(events)
                 self._start(fmt, m, line, events)
                 return
+        if builder.caller and line.caller and line.caller != builder.caller:
+            # Another CPU or task printing in the middle of this crash: not ours, not an end.
+            builder.add(line)
+            return
         if builder.ended and not builder.panic and not TAIL_RE.match(body):
             self._finish(events)
             self._process(line, events)
@@ -312,9 +329,13 @@ class CrashParser:
             builder.set_panic(fmt, m)
         # Pull in an opener (`------------[ cut here ]------------`, KASAN's `=====`) printed
         # just before the header, so oops.txt reads like the screen did.
-        if previous is not None and _OPENER_RE.match(previous.body.strip()):
-            builder.lines.insert(0, previous)
-            builder.last_body_index += 1
+        # WARN(cond, fmt) prints its message between the opener and the header: keep both.
+        context = self._context_lines()
+        for back in range(len(context) - 1, max(len(context) - 4, -1), -1):
+            if _OPENER_RE.match(context[back].body.strip()):
+                builder.lines[0:0] = context[back:]
+                builder.last_body_index += len(context) - back
+                break
         self._recent.clear()
         self._builder = builder
         events.append(CrashStarted(self._crash_id, fmt.kind, line.body.strip(), line.number))
@@ -343,6 +364,16 @@ class CrashParser:
         if builder.trace_open:
             return builder.last_body_index >= len(builder.lines) - 2
         return not builder.has_frames and builder.rip is None
+
+    def _context_lines(self) -> list[KernelLine]:
+        """The kept lines before the current one, cleaned."""
+        out: list[KernelLine] = []
+        for item in self._recent:
+            if isinstance(item, tuple):
+                number, raw = item
+                item = split_line(number, clean_line(raw.rstrip("\r")[:MAX_LINE_CHARS]))
+            out.append(item)
+        return out
 
     def _previous_line(self) -> KernelLine | None:
         """The line just before the current one, cleaned on demand."""
