@@ -1052,6 +1052,7 @@ def test_warning_ends_at_its_end_trace_marker(warning: CrashReport) -> None:
 
 
 def test_warning_keeps_the_message_the_kernel_printed_with_it(warning: CrashReport) -> None:
+    # WARN(cond, fmt) prints its message between `cut here` and `WARNING:`: part of the report.
     assert warning.start_line == line_of(WARNING_CONTINUE, "[ cut here ]")
     assert any("crashme: unexpected request state 1" in line for line in warning.lines)
 
@@ -1257,6 +1258,8 @@ def test_kasan_report_ends_at_its_closing_rule(kasan: CrashReport) -> None:
 
 
 def test_kasan_names_the_module_of_the_guilty_frame(kasan: CrashReport) -> None:
+    # The guilty frame comes from the header (`in crashme_uaf+0x5c/0x70 [crashme]`); there is no
+    # RIP to take the module from.
     assert kasan.module == "crashme"
 
 
@@ -1372,6 +1375,8 @@ def test_6_12_warning_skips_the_trap_frames_it_prints_as_leftovers(
 
 
 def test_kdump_loaded_is_not_part_of_the_command_name() -> None:
+    # `Comm: %.20s %s%s`: "Kdump: loaded " sits between the command and the taint whenever a
+    # crash kernel is loaded, which is most servers.
     text = NULL_DEREF_OOPS_PANIC.replace("Comm: sh Tainted:", "Comm: sh Kdump: loaded Tainted:")
     report = only_crash(text)
     assert report.comm == "sh"

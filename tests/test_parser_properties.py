@@ -354,6 +354,8 @@ def test_feeding_noise_line_by_line_equals_feeding_it_whole(data: bytes) -> None
 def test_an_overlong_line_gives_the_same_line_numbers_however_it_arrives(
     oops_capture: bytes,
 ) -> None:
+    # The parser caps pending bytes at 64 kB; a longer line must not become two lines only when
+    # it happens to arrive in pieces (live) rather than whole (analyze).
     data = b"\x00garbage" * 12_500 + b"\n" + oops_capture  # a 100 kB line, then the capture
     chunked, _ = feed_all([data[i : i + 4096] for i in range(0, len(data), 4096)])
     assert [(r.kind, r.start_line) for r in chunked] == [
@@ -481,6 +483,8 @@ def test_analysis_time_grows_linearly_with_the_input(oops_capture: bytes) -> Non
 
 
 def test_register_lines_full_of_line_noise_are_read_in_linear_time() -> None:
+    # `func+0xoff/0xsize` is searched for in RIP/pc/lr lines; on a long word a naive search
+    # retries from every character (quadratic: ~0.3 s per 4 kB line).
     header = b"BUG: kernel NULL pointer dereference, address: 0000000000000010\n"
     noise = b"".join(prefix + b"a" * 4000 + b"\n" for prefix in (b"RIP: ", b"pc : ", b"lr : ") * 4)
     start = time.perf_counter()

@@ -389,6 +389,8 @@ def test_another_cpus_lines_inside_a_crash_do_not_change_what_it_is(
 def test_another_tasks_line_after_end_trace_does_not_split_off_the_panic(
     null_oops_lines: list[str],
 ) -> None:
+    # With caller ids the parser can tell T1's line is not the oops's; the register re-dump and
+    # the panic that follow `---[ end trace` are still the oops's epilogue.
     lines = [_with_prefix(line, "", "  T110") for line in null_oops_lines]
     end = next(i for i, line in enumerate(lines) if "---[ end trace" in line)
     lines.insert(end + 1, "[    3.381600][    T1] systemd[1]: Started Session 3 of User root.")
