@@ -25,11 +25,13 @@ from crashcart.kernel.taint import decode_taint
 
 CPU_LINE_RE = re.compile(
     r"^CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>.{0,64}?) (?:Kdump: \w+ )?"
-    r"(?:Not tainted|Tainted: (?P<taint>[A-Z ]*?[A-Z]|\[.*?\](?:=\w+)?))\s+(?P<ver>\d\S*(?: #\S+)?)"
+    r"(?:Not tainted|Tainted: (?P<taint>[A-Z ]*?[A-Z]|\[.*?\](?:=\w+)?))\s+(?:[- ]+ )?"
+    r"(?P<ver>\d\S*(?: #\S+)?)"
 )
 TAINT_LINE_RE = re.compile(r"^Tainted: (?P<taint>\[[A-Z]\]=\w+(?:, \[[A-Z]\]=\w+)*)")
 # Hung-task reports print the taint and version alone on the line after the header.
 BARE_TAINT_RE = re.compile(r"^(?:Not tainted|Tainted: (?P<taint>[A-Z ]*?[A-Z]))\s+(?P<ver>\d\S*)")
+TASK_LINE_RE = re.compile(r"^task:(?P<comm>\S+)\s+state:\S+.*?\bpid:\s*(?P<pid>\d+)")
 HARDWARE_RE = re.compile(r"^Hardware name: (?P<hw>.+?)\s*$")
 MODULES_RE = re.compile(r"^Modules linked in:(?P<mods>.*)$")
 X86_RIP_RE = re.compile(r"^\s*(?:RIP|EIP|IP):\s*(?:(?P<cs>[0-9a-f]{4}):)?(?P<rest>.*)$")
@@ -210,6 +212,13 @@ class CrashBuilder:
             if self.tainted is None or not self.tainted.strip("G "):
                 self.tainted = m["taint"]
             return True
+        m = TASK_LINE_RE.match(stripped)
+        if m:
+            # Hung-task reports name the task here instead of in a CPU: line.
+            if self.pid is None:
+                self.comm = m["comm"]
+                self.pid = int(m["pid"])
+            return True
         m = BARE_TAINT_RE.match(stripped)
         if m:
             if self.kernel is None:
@@ -229,7 +238,8 @@ class CrashBuilder:
             return True
         m = CODE_RE.match(body)
         if m:
-            if self.code is None and self.rip is not None:
+            # "Code: Unable to access opcode bytes at ..." carries no bytes.
+            if self.code is None and self.rip is not None and "Unable to access" not in m["code"]:
                 self.code = m["code"].strip()
             return True
         if END_TRACE_RE.match(stripped):

@@ -571,7 +571,15 @@ FORMATS: tuple[CrashFormat, ...] = (
         weak=True,
     ),
     # --- hardware ---------------------------------------------------------------------------
-    _f("mce", r"\[Hardware Error\]: (?P<what>.+)", "mce", "Machine check: {what}", "none"),
+    _f(
+        "mce",
+        r"\[Hardware Error\]: (?P<what>.+)",
+        "mce",
+        "Machine check: {what}",
+        "none",
+        # A corrected-error notice, not a crash: the details go to mcelog/rasdaemon.
+        ignore=(r"Machine check events logged",),
+    ),
     _f(
         "edac",
         r"^EDAC (?P<mc>\S+): (?P<n>\d+) (?P<sev>CE|UE) (?P<what>.+)",
