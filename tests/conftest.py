@@ -52,3 +52,7 @@ def qemu_corpus(shared_dir: Path) -> Path:
 def syzkaller_corpus(shared_dir: Path) -> Path:
     """The syzkaller development corpus (read in place; never copy it into the repo)."""
     return _require(shared_dir / "corpus" / "syzkaller-dev", "the syzkaller corpus")
+
+
+# Peer-process helpers (start/stop by PID, require_commands) for integration tests.
+from labtools import processes  # noqa: E402, F401
