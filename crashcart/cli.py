@@ -63,6 +63,34 @@ def _build_parser() -> _Parser:
         "--json", action="store_true", help='print {"crashes": [...]} (see docs/contracts.md)'
     )
 
+    watch = commands.add_parser(
+        "watch",
+        help="record many consoles headless; one line per crash",
+        description=(
+            "Attach to every console URL (serial device, rfc2217://, socket://, telnet://, "
+            "ipmi://user@bmc, netconsole://ip:port, cmd:COMMAND, or a .cast/.log to replay), "
+            "record each losslessly under --record, and write an incident folder per crash."
+        ),
+    )
+    watch.add_argument("urls", metavar="URL", nargs="+", help="console URLs (see DESIGN.md)")
+    watch.add_argument("--record", metavar="DIR", required=True, help="where recordings go")
+    watch.add_argument(
+        "--exit-on-crash", action="store_true", help="exit 3 once the first incident is written"
+    )
+    watch.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    watch.add_argument(
+        "--on-crash", metavar="CMD", help="run CMD INCIDENT_DIR for each crash (no shell)"
+    )
+    watch.add_argument(
+        "--password-file", metavar="FILE", help="IPMI password (else $CRASHCART_IPMI_PASSWORD)"
+    )
+    watch.add_argument(
+        "--takeover",
+        action="store_true",
+        help="deactivate a stale IPMI SOL session that holds the console (confirms the takeover)",
+    )
+    watch.add_argument("--speed", type=float, help="replay speed for recordings (0 = no pacing)")
+
     commands.add_parser(
         "demo",
         help="analyze the bundled real QEMU panic recording",
@@ -94,6 +122,31 @@ def _analyze(data: bytes, as_json: bool) -> int:
     return EXIT_OK
 
 
+def _watch(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from connectors import ConnectorError
+    from crashcart.watch import WatchOptions, watch
+
+    options = WatchOptions(
+        urls=tuple(args.urls),
+        record_dir=Path(args.record),
+        exit_on_crash=args.exit_on_crash,
+        json=args.json,
+        on_crash=args.on_crash,
+        password_file=args.password_file,
+        takeover=args.takeover,
+        speed=args.speed,
+    )
+    try:
+        return asyncio.run(watch(options))
+    except ConnectorError as exc:
+        raise InputError(str(exc)) from None
+    except OSError as exc:
+        raise InputError(f"{args.record}: {exc.strerror or exc}") from None
+
+
 def _demo_bytes() -> bytes:
     demo = resources.files("crashcart") / "data" / "demo" / DEMO_CAPTURE
     try:
@@ -107,6 +160,8 @@ def _run(argv: Sequence[str] | None) -> int:
     args = _build_parser().parse_args(argv)
     if args.command == "analyze":
         return _analyze(load_console_bytes(args.file), args.json)
+    if args.command == "watch":
+        return _watch(args)
     if args.command == "demo":
         return _analyze(_demo_bytes(), as_json=False)
     raise UsageError(f"unknown command {args.command!r}")  # unreachable: argparse checks choices

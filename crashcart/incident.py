@@ -1,0 +1,123 @@
+"""The incident folder: everything about one crash, written the moment it is detected.
+
+    INCIDENT/ console.log  console.cast  screen.txt  screen.svg  oops.txt  report.json  report.md
+
+`console.*` are the recording so far (the bytes that led up to the crash), `screen.*` the
+emulated screen when the crash completed, `oops.txt` the whole carved block however far it
+scrolled. The folder is 0700 and its files 0600; report.json is written last, so a folder with a
+report.json is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from crashcart.kernel.report import CrashReport
+from crashcart.recorder import Recorder, make_private_dir, open_private
+from crashcart.terminal import ScreenTail
+
+
+def incident_dir_name(console: str, report: CrashReport, at: float) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(at))
+    kind = re.sub(r"[^a-z0-9_]+", "_", report.kind.lower())
+    return f"{stamp}-{console}-{kind}"
+
+
+def write_incident(
+    root: Path,
+    console: str,
+    report: CrashReport,
+    *,
+    recorder: Recorder | None,
+    screen: ScreenTail | None,
+    at: float | None = None,
+    source: str | None = None,
+) -> Path:
+    """Write the incident folder under `root`; returns its path."""
+    now = time.time() if at is None else at
+    base = root / incident_dir_name(console, report, now)
+    folder = base
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = base.with_name(f"{base.name}-{n}")
+    make_private_dir(folder)
+    if recorder is not None:
+        recorder.flush(sync=True)
+        with open_private(folder / "console.log", "wb") as out:
+            for files in recorder.files:
+                with files.log.open("rb") as src:
+                    shutil.copyfileobj(src, out)
+        with (
+            open_private(folder / "console.cast", "wb") as out,
+            recorder.current.cast.open("rb") as src,
+        ):
+            shutil.copyfileobj(src, out)
+    if screen is not None:
+        _write_text(folder / "screen.txt", screen.text())
+        _write_text(folder / "screen.svg", screen.svg(title=f"{console}: {report.title}"))
+    _write_text(folder / "oops.txt", report.text)
+    meta = {"console": console, "source": source, "detected_at": now}
+    _write_text(folder / "report.md", render_markdown(report, meta))
+    payload: dict[str, Any] = {**meta, "crash": report.to_dict()}
+    _write_text(folder / "report.json", json.dumps(payload, indent=1) + "\n")
+    return folder
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open_private(path, "w") as f:
+        f.write(text)
+
+
+def render_markdown(report: CrashReport, meta: dict[str, Any]) -> str:
+    """A report a person can paste into a ticket."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(meta.get("detected_at", 0)))
+    lines = [f"# {report.title}", ""]
+    rows = [
+        ("Console", meta.get("console")),
+        ("Detected", when),
+        ("Kind", report.kind),
+        ("Panic", report.panic),
+        ("Guilty function", report.function),
+        ("Module", report.module),
+        ("RIP", report.rip),
+        ("Kernel", report.kernel),
+        ("CPU / PID / Comm", _join(report.cpu, report.pid, report.comm)),
+        ("Hardware", report.hardware),
+        ("Tainted", report.tainted),
+        (
+            "Lines",
+            f"{report.start_line}-{report.end_line}" + (" (truncated)" if report.truncated else ""),
+        ),
+    ]
+    lines += ["| | |", "|---|---|"]
+    lines += [f"| {k} | {_md(v)} |" for k, v in rows if v not in (None, "")]
+    if report.taint:
+        lines += ["", "## Taint", ""]
+        lines += [f"- **{t.letter}**: {t.meaning}" for t in report.taint]
+    if report.call_trace:
+        lines += ["", "## Call trace", "", "```"]
+        for f in report.call_trace:
+            loc = f.function + (f"+{f.offset}/{f.size}" if f.offset and f.size else "")
+            lines.append(
+                ("? " if not f.reliable else "  ") + loc + (f" [{f.module}]" if f.module else "")
+            )
+        lines.append("```")
+    if report.modules_linked_in:
+        lines += ["", "## Modules linked in", "", " ".join(report.modules_linked_in)]
+    lines += ["", "## Console", "", "```", *report.lines, "```", ""]
+    return "\n".join(lines)
+
+
+def _join(*values: object) -> str | None:
+    parts = [str(v) for v in values if v is not None]
+    return " / ".join(parts) if parts else None
+
+
+def _md(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
