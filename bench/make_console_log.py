@@ -35,9 +35,12 @@ START_UPTIME_US = 86_400 * 1_000_000  # the server has been up a day when the lo
 WRITE_CHUNK = 4 * MIB
 
 _TIMESTAMP = re.compile(rb"\[\s*(\d+)\.(\d{6})\]")
-# What the kernel prints on an orderly power-off/restart (kernel/reboot.c). A boot that follows
-# one is expected; a boot after anything else means the box was reset under us.
-_ORDERLY = re.compile(rb"reboot: (?:Restarting system|Power down|System halted)")
+# What the kernel prints on an orderly power-off/restart (kernel/reboot.c), or a panic, which
+# explains the reboot after it (panic=N). A boot that follows either is expected; a boot after
+# anything else means the box was reset under us.
+_ORDERLY = re.compile(
+    rb"reboot: (?:Restarting system|Power down|System halted)|Kernel panic - not syncing"
+)
 
 
 # -- the real captures ----------------------------------------------------------------------------

@@ -348,6 +348,9 @@ class CrashParser:
         end_index = len(builder.lines) - 1 if truncated else builder.last_body_index
         report = builder.report(end_index, truncated)
         self.reports.append(report)
+        if report.panic:
+            # A panic explains the reboot that follows it (panic=N): that one is not unexpected.
+            self._orderly_reboot = True
         events.append(CrashCompleted(self._crash_id, report))
         # Lines after the crash's last body line were read but not reported; keep the last
         # few as context for what comes next.
