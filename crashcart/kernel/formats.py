@@ -556,7 +556,8 @@ FORMATS: tuple[CrashFormat, ...] = (
     # --- out of memory ----------------------------------------------------------------------
     _f(
         "oom-killer",
-        r"(?P<comm>\S.*?) invoked oom-killer: ",
+        # Anchored: an unanchored lazy group is retried from every position (quadratic).
+        r"^\s*(?P<comm>\S.*?) invoked oom-killer: ",
         "oom",
         "Out of memory: {comm} invoked oom-killer",
         "none",

@@ -32,7 +32,7 @@ from crashcart.kernel.lines import MAX_LINE_CHARS, KernelLine, clean_line, split
 from crashcart.kernel.report import CrashReport
 
 IDLE_LIMIT = 40  # unrelated lines after which an open crash is considered over
-CONTEXT_LINES = 4  # lines kept from before a header, for `cut here` / `=====` openers
+CONTEXT_LINES = 8  # lines kept from before a header: openers, WARN messages, stated causes
 BANNER_QUIET_LINES = 400  # boot banners this close together are one boot, not two
 MAX_PENDING_BYTES = 1 << 16  # an unterminated "line" longer than this is cut into pieces
 
@@ -40,6 +40,14 @@ _MARKER_RE = re.compile("|".join(re.escape(m) for m in MARKERS))
 _SCAN_RE = re.compile("|".join([*(re.escape(a) for a in SCAN_ANCHORS), *SCAN_PATTERNS]))
 _OPENER_RE = re.compile(r"^(?:-+\[ cut here \]-+|={40,})\s*$")
 _RULE_RE = re.compile(r"^={20,}\s*$")
+_CAUSE_RE = re.compile(
+    r"^(?:sysrq: (?:SysRq : )?Trigger a crash|Failed to execute \S+ \(error -\d+\)|"
+    r"Starting init: \S+ exists but couldn't execute it|No filesystem could mount root|"
+    r"VFS: Cannot open root device|Please append a correct \"root=\" boot option|"
+    r"kernel tried to execute NX-protected page|list_(?:add|del) corruption|refcount_t: |"
+    r"usercopy: Kernel memory (?:exposure|overwrite) attempt|Buffer overflow detected|"
+    r"Uhhuh\. NMI received for unknown reason)"
+)
 _NON_BLANK_RE = re.compile(r"\S")
 
 
@@ -330,12 +338,20 @@ class CrashParser:
         # Pull in an opener (`------------[ cut here ]------------`, KASAN's `=====`) printed
         # just before the header, so oops.txt reads like the screen did.
         # WARN(cond, fmt) prints its message between the opener and the header: keep both.
+        # The kernel's own account of the cause, printed just before some panics ("sysrq:
+        # Trigger a crash", "Failed to execute /init (error -8)"), belongs in the report too.
         context = self._context_lines()
+        first = len(context)
         for back in range(len(context) - 1, max(len(context) - 4, -1), -1):
             if _OPENER_RE.match(context[back].body.strip()):
-                builder.lines[0:0] = context[back:]
-                builder.last_body_index += len(context) - back
+                first = back
                 break
+        for back in range(first - 1, -1, -1):
+            if _CAUSE_RE.search(context[back].body):
+                first = back
+        if first < len(context):
+            builder.lines[0:0] = context[first:]
+            builder.last_body_index += len(context) - first
         self._recent.clear()
         self._builder = builder
         events.append(CrashStarted(self._crash_id, fmt.kind, line.body.strip(), line.number))
