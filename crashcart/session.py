@@ -147,4 +147,5 @@ class Session:
         for event in self.parser.close():
             if isinstance(event, CrashCompleted):
                 await self._incident(event.report, time.time())
+        self.recorder.mark("closed: recording ended", state="closed")
         self.recorder.close()
