@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,11 @@ def console_name(url: ConsoleURL) -> str:
     elif url.scheme == "replay" and url.path:
         base = Path(url.path).stem
     elif url.scheme == "cmd" and url.path:
-        base = url.path.split()[-1]
+        try:
+            words = shlex.split(url.path)
+        except ValueError:
+            words = url.path.split()
+        base = words[-1] if words else "cmd"
     else:
         base = f"{url.host}-{url.port}" if url.port is not None else str(url.host)
     return re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "console"
