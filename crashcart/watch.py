@@ -106,7 +106,7 @@ class Watcher:
         opened: list[Connector] = []
         try:
             for conn in connectors:
-                await conn.open()
+                await self._open(conn)
                 opened.append(conn)
         except ConnectorError:
             for conn in opened:
@@ -131,6 +131,23 @@ class Watcher:
         waiter.cancel()
         await self._shutdown(opened)
         return self.exit_code
+
+    async def _open(self, conn: Connector) -> None:
+        """Open a console; a held IPMI SOL console is taken over only on the operator's word."""
+        try:
+            await conn.open()
+        except ConnectorError as exc:
+            busy = type(exc).__name__ == "SolSessionBusy" and hasattr(conn, "take_over")
+            if not busy:
+                raise
+            if not sys.stdin.isatty():
+                raise ConnectorError(f"{exc} (rerun with --takeover to deactivate it)") from exc
+            answer = await asyncio.to_thread(
+                input, f"{clean(str(exc))}\nDeactivate the other session and take over? [y/N] "
+            )
+            if answer.strip().lower() not in ("y", "yes"):
+                raise ConnectorError(f"{exc} (not taken over)") from exc
+            await conn.take_over()
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(coro)
