@@ -59,8 +59,9 @@ def write_incident(
         ):
             shutil.copyfileobj(src, out)
     if screen is not None:
-        _write_text(folder / "screen.txt", screen.text())
-        _write_text(folder / "screen.svg", screen.svg(title=f"{console}: {report.title}"))
+        rows = screen.render()  # once: pyte is the slow part of an incident
+        _write_text(folder / "screen.txt", screen.text(rows))
+        _write_text(folder / "screen.svg", screen.svg(f"{console}: {report.title}", rows))
     _write_text(folder / "oops.txt", report.text)
     meta = {"console": console, "source": source, "detected_at": now}
     _write_text(folder / "report.md", render_markdown(report, meta))

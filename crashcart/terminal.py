@@ -15,7 +15,8 @@ import pyte
 from rich.console import Console
 from rich.text import Text
 
-TAIL_BYTES = 64 * 1024
+# Enough for a screenful even of escape-heavy output; pyte's cost is linear in what it is fed.
+TAIL_BYTES = 16 * 1024
 
 
 class ScreenTail:
@@ -45,14 +46,14 @@ class ScreenTail:
         stream.feed(self.tail())
         return [row.rstrip() for row in screen.display]
 
-    def text(self) -> str:
-        return "\n".join(self.render()) + "\n"
+    def text(self, rows: list[str] | None = None) -> str:
+        return "\n".join(self.render() if rows is None else rows) + "\n"
 
-    def svg(self, title: str) -> str:
+    def svg(self, title: str, rows: list[str] | None = None) -> str:
         """The screen as an SVG picture (Rich's exporter), for reports and tickets."""
         console = Console(
             record=True, width=self.columns, file=io.StringIO(), color_system=None, markup=False
         )
-        for row in self.render():
+        for row in self.render() if rows is None else rows:
             console.print(Text(row), overflow="crop", no_wrap=True)
         return console.export_svg(title=title)
