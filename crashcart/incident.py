@@ -49,15 +49,8 @@ def write_incident(
     make_private_dir(folder)
     if recorder is not None:
         recorder.flush(sync=True)
-        with open_private(folder / "console.log", "wb") as out:
-            for files in recorder.files:
-                with files.log.open("rb") as src:
-                    shutil.copyfileobj(src, out)
-        with (
-            open_private(folder / "console.cast", "wb") as out,
-            recorder.current.cast.open("rb") as src,
-        ):
-            shutil.copyfileobj(src, out)
+        _copy_log_tail(recorder, folder / "console.log")
+        _copy_cast_tail(recorder.current.cast, folder / "console.cast")
     if screen is not None:
         rows = screen.render()  # once: pyte is the slow part of an incident
         _write_text(folder / "screen.txt", screen.text(rows))
@@ -68,6 +61,42 @@ def write_incident(
     payload: dict[str, Any] = {**meta, "crash": report.to_dict()}
     _write_text(folder / "report.json", json.dumps(payload, indent=1) + "\n")
     return folder
+
+
+# How much of the recording an incident keeps: about 25,000 lines of console, the whole
+# lead-up to a crash. A crash loop writes an incident every few seconds, and copying the whole
+# recording each time would be quadratic; the full recording stays beside the incidents.
+INCIDENT_RECORDING_TAIL = 2 << 20
+
+
+def _copy_log_tail(recorder: Recorder, dest: Path) -> None:
+    """The last INCIDENT_RECORDING_TAIL bytes of the recording (across rotated files)."""
+    remaining = INCIDENT_RECORDING_TAIL
+    parts: list[tuple[Path, int]] = []
+    for files in reversed(recorder.files):
+        size = files.log.stat().st_size
+        take = min(size, remaining)
+        parts.append((files.log, size - take))
+        remaining -= take
+        if remaining <= 0:
+            break
+    with open_private(dest, "wb") as out:
+        for path, offset in reversed(parts):
+            with path.open("rb") as src:
+                src.seek(offset)
+                shutil.copyfileobj(src, out)
+
+
+def _copy_cast_tail(cast: Path, dest: Path) -> None:
+    """The .cast's header and its last events, up to INCIDENT_RECORDING_TAIL bytes."""
+    with cast.open("rb") as src, open_private(dest, "wb") as out:
+        header = src.readline()
+        out.write(header)
+        start = max(len(header), cast.stat().st_size - INCIDENT_RECORDING_TAIL)
+        src.seek(start)
+        if start > len(header):
+            src.readline()  # resume at an event boundary
+        shutil.copyfileobj(src, out)
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -128,6 +128,7 @@ class Recorder:
         record = {"time": now, "event": label, **fields}
         self._events.write(json.dumps(record, default=str) + "\n")
         self._events.flush()
+        self._cast.flush()
 
     def flush(self, sync: bool = False) -> None:
         for f in (self._log, self._cast, self._events):
@@ -138,8 +139,14 @@ class Recorder:
         self._last_sync = time.monotonic()
 
     def _maybe_sync(self) -> None:
+        # Every chunk reaches the kernel at once (if crashcart itself dies, nothing received
+        # is lost); fsync, which waits for the disk, only every FSYNC_INTERVAL.
         if time.monotonic() - self._last_sync >= FSYNC_INTERVAL:
             self.flush(sync=True)
+        else:
+            assert self._log is not None and self._cast is not None
+            self._log.flush()
+            self._cast.flush()
 
     def close_files(self) -> None:
         if self._log is not None:
