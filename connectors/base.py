@@ -87,6 +87,12 @@ class Connector(abc.ABC):
 
     #: Whether a dropped connection is retried (files and one-shot commands are not).
     reconnects: bool = True
+    #: After a small read, wait this long before the next one, so that a console trickling at
+    #: line rate is delivered in a few larger chunks a second rather than fifty small ones:
+    #: every chunk costs task switches, and a jump host watches dozens of consoles. 30 ms is
+    #: below what an operator notices in an echo; a flood is read without pause.
+    coalesce_seconds: float = 0.03
+    coalesce_below: int = 4096
 
     def __init__(self, url: str, name: str, backoff: Backoff | None = None) -> None:
         self.url = url  # as shown to people: never contains a password
@@ -174,6 +180,8 @@ class Connector(abc.ABC):
                     if not data:
                         break
                     await self._queue.put(Chunk(data, time.time()))
+                    if self.coalesce_seconds and len(data) < self.coalesce_below:
+                        await asyncio.sleep(self.coalesce_seconds)
             except (OSError, ConnectorError) as exc:
                 reason = str(exc) or type(exc).__name__
             lost_at = time.time()

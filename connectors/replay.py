@@ -171,6 +171,7 @@ class ReplayConnector(Connector):
     """A recording played back at `speed`, pausable (see module doc)."""
 
     reconnects = False
+    coalesce_seconds = 0.0  # a replay keeps its recorded timing
 
     def __init__(
         self, url: str, name: str, path: Path, speed: float = 1.0, max_idle: float | None = None
