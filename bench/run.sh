@@ -38,4 +38,6 @@ echo "== bench_analyze.py"
 "$python" "$here/bench_analyze.py" "$log" --repeat "$repeat" || status=$?
 echo "== bench_stream_latency.py"
 "$python" "$here/bench_stream_latency.py" || status=$?
+echo "== bench_watch.py"
+"$python" "$here/bench_watch.py" || status=$?
 exit "$status"
