@@ -155,3 +155,20 @@ def test_stream_latency_runs_on_one_capture(
     assert cap["feed_line"]["p50_us"] > 0
     assert len(doc["crashes"]) >= 1
     assert all(c["completed_at"] >= c["header_line"] for c in doc["crashes"])
+
+
+def test_bench_watch_records_a_flat_out_console_losslessly_and_measures_a_fleet() -> None:
+    """bench_watch.py at a small size: every byte recorded (sha256); figures are only printed."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_watch", Path(__file__).resolve().parents[1] / "bench" / "bench_watch.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench_watch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_watch)
+    flat = bench_watch.flat_out(8, bench_watch.quiet_console_bytes())
+    assert flat["sha256_identical"] is True
+    fleet = bench_watch.fleet(2, 2.0, bench_watch.quiet_console_bytes())
+    assert fleet["recorded_mib"] > 0
+    print(f"bench_watch smoke: flat out {flat['mb_per_s']} MiB/s, fleet of 2: {fleet}")
