@@ -25,7 +25,7 @@ _ESCAPES = re.compile(
     r"|\x9b[0-?]*[ -/]*[@-~]"
 )
 # Control characters other than TAB; what is left after escapes are removed.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x80-\x9f]")
 
 _PREFIX = re.compile(
     r"^(?:<(?P<level>\d{1,2})>)?"
