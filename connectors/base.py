@@ -36,6 +36,11 @@ class Unsupported(ConnectorError):
     """The transport cannot do this (a BREAK over a raw TCP socket, say)."""
 
 
+class Fatal(ConnectorError):
+    """Retrying cannot help and may harm: a rejected password (BMCs lock an account after a
+    few bad logins), an unknown user. The reconnect loop gives up at once on these."""
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     data: bytes
@@ -202,6 +207,9 @@ class Connector(abc.ABC):
                 return False
             try:
                 await self._connect()
+            except Fatal as exc:
+                await self._queue.put(StateChange("disconnected", str(exc), time.time()))
+                return False
             except (OSError, ConnectorError):
                 continue
             now = time.time()

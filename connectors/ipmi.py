@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors import ConsoleURL, console_name
-from connectors.base import Backoff, Connector, ConnectorError
+from connectors.base import Backoff, Connector, ConnectorError, Fatal
 
 __all__ = [
     "BREAK_NOTICE",
@@ -329,11 +329,11 @@ def classify_ipmitool_failure(
             "that died without ~.); take it over only if you are sure"
         )
     if "RAKP 2 HMAC is invalid" in text:
-        return ConnectorError(f"{where}: the BMC rejected the password for user {user!r}")
+        return Fatal(f"{where}: the BMC rejected the password for user {user!r}")
     if "unauthorized name" in text:
-        return ConnectorError(f"{where}: the BMC has no (enabled) user {user!r}")
+        return Fatal(f"{where}: the BMC has no (enabled) user {user!r}")
     if "nsufficient privilege" in text or "requested privilege level" in text.lower():
-        return ConnectorError(f"{where}: user {user!r} lacks the privilege for SOL")
+        return Fatal(f"{where}: user {user!r} lacks the privilege for SOL")
     if "Get Auth Capabilities error" in text or "Authentication Capabilities" in text:
         return ConnectorError(
             f"{where}: no answer from the BMC (host, port, a firewall on UDP, "

@@ -23,6 +23,7 @@ from ipmilab import BmcLab, Tap, bmc_lab, read_host, run, write_host
 from labtools import Processes, free_udp_port, require_commands, wait_for
 
 from connectors import ConnectorError, open_connector, parse_console_url
+from connectors.base import Fatal
 from connectors.ipmi import (
     BREAK_NOTICE,
     PASSWORD_ENV,
@@ -118,6 +119,9 @@ def test_failures_become_one_line(stderr: list[str], expected: str) -> None:
     assert expected in str(error)
     assert "\n" not in str(error)
     assert isinstance(error, SolSessionBusy) == ("another session" in expected)
+    # Credentials the BMC refused are never retried: BMCs lock accounts after bad logins.
+    credentials = ("rejected the password", "no (enabled) user")
+    assert isinstance(error, Fatal) == any(c in expected for c in credentials)
 
 
 @pytest.mark.parametrize(
