@@ -119,6 +119,9 @@ class Session:
 
     async def _incident(self, report: CrashReport, at: float) -> None:
         self.recorder.mark(f"crash: {report.title}", at, kind=report.kind)
+        # The screen as it is now, copied here: chunks may keep arriving while the thread works.
+        screen = ScreenTail(self.screen.columns, self.screen.rows)
+        screen.feed(self.screen.tail())
         # In a thread: copying the recording so far must not stall the other consoles.
         folder = await asyncio.to_thread(
             write_incident,
@@ -126,7 +129,7 @@ class Session:
             self.name,
             report,
             recorder=self.recorder,
-            screen=self.screen,
+            screen=screen,
             at=at,
             source=self.connector.url,
         )
