@@ -28,7 +28,7 @@ from crashcart.kernel.formats import (
     SCAN_PATTERNS,
     CrashFormat,
 )
-from crashcart.kernel.lines import MAX_LINE_CHARS, KernelLine, clean_line, split_line
+from crashcart.kernel.lines import KernelLine, clean_line, split_line
 from crashcart.kernel.report import CrashReport
 
 IDLE_LIMIT = 40  # unrelated lines after which an open crash is considered over
@@ -135,6 +135,11 @@ _HINTS: tuple[tuple[CrashFormat, str], ...] = tuple(
 )
 
 
+def _kernel_line(number: int, raw: str) -> KernelLine:
+    """A raw console line as the parser reads it: cleaned, prefix split off."""
+    return split_line(number, clean_line(raw.rstrip("\r\n")))
+
+
 def match_format(body: str) -> tuple[CrashFormat, re.Match[str]] | None:
     """The first crash format whose header matches this line body, if any."""
     if not _MARKER_RE.search(body):
@@ -205,7 +210,7 @@ class CrashParser:
         """Feed one line of text (no trailing newline needed)."""
         events: list[ParserEvent] = []
         self.line_count += 1
-        self._process(split_line(self.line_count, clean_line(line.rstrip("\r\n"))), events)
+        self._process(_kernel_line(self.line_count, line), events)
         return events
 
     def close(self) -> list[ParserEvent]:
@@ -252,7 +257,7 @@ class CrashParser:
             raw = text[pos:nl]
             pos = nl + 1
             self.line_count += 1
-            self._process(split_line(self.line_count, clean_line(raw.rstrip("\r"))), events)
+            self._process(_kernel_line(self.line_count, raw), events)
 
     def _skip(self, text: str, start: int, stop: int) -> None:
         """Account for lines that cannot start a crash without looking at each one."""
@@ -386,24 +391,18 @@ class CrashParser:
 
     def _context_lines(self) -> list[KernelLine]:
         """The kept lines before the current one, cleaned."""
-        out: list[KernelLine] = []
-        for item in self._recent:
-            if isinstance(item, tuple):
-                number, raw = item
-                item = split_line(number, clean_line(raw.rstrip("\r")[:MAX_LINE_CHARS]))
-            out.append(item)
-        return out
+        return [self._cleaned(i) for i in range(len(self._recent))]
 
     def _previous_line(self) -> KernelLine | None:
         """The line just before the current one, cleaned on demand."""
-        if not self._recent:
-            return None
-        last = self._recent[-1]
-        if isinstance(last, tuple):
-            number, raw = last
-            last = split_line(number, clean_line(raw.rstrip("\r")[:MAX_LINE_CHARS]))
-            self._recent[-1] = last
-        return last
+        return self._cleaned(len(self._recent) - 1) if self._recent else None
+
+    def _cleaned(self, index: int) -> KernelLine:
+        """Kept line `index`, cleaned now if the fast path stored it raw (and kept so)."""
+        item = self._recent[index]
+        if isinstance(item, tuple):
+            item = self._recent[index] = _kernel_line(*item)
+        return item
 
     def _note_plain(self, line: KernelLine, events: list[ParserEvent]) -> None:
         """A line outside any crash: remember it as context and watch for reboots."""
