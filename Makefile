@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help venv demo test lint bench clean
 
 help:
-	@echo "make demo   analyze the bundled real kernel-panic recording (creates $(VENV))"
+	@echo "make demo   the console TUI replaying a real recorded kernel panic (creates $(VENV))"
 	@echo "make test   ruff check, then the test suite (creates $(VENV))"
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make bench  run bench/run.sh"

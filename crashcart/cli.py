@@ -91,16 +91,58 @@ def _build_parser() -> _Parser:
     )
     watch.add_argument("--speed", type=float, help="replay speed for recordings (0 = no pacing)")
 
-    commands.add_parser(
-        "demo",
-        help="analyze the bundled real QEMU panic recording",
+    attach = commands.add_parser(
+        "attach",
+        help="the console TUI: attach to one or more consoles (one tab each)",
         description=(
-            "Analyze the bundled recording of a real Debian kernel dying on its serial console "
-            "(general protection fault -> panic). For now this prints the analyze report; the TUI "
-            "replay of the recording will replace it."
+            "Attach to consoles (serial device, rfc2217://, socket://, telnet://, "
+            "ipmi://user@bmc, netconsole://ip:port, cmd:COMMAND), show them live with crashes "
+            "highlighted and explained, and record everything under --record."
         ),
     )
+    attach.add_argument("urls", metavar="URL", nargs="+", help="console URLs (see DESIGN.md)")
+    _tui_options(attach)
+    attach.add_argument(
+        "--password-file", metavar="FILE", help="IPMI password (else $CRASHCART_IPMI_PASSWORD)"
+    )
+    attach.add_argument(
+        "--takeover",
+        action="store_true",
+        help="deactivate a stale IPMI SOL session that holds the console without asking",
+    )
+
+    replay = commands.add_parser(
+        "replay",
+        help="the console TUI on a recording (.cast or .log)",
+        description="Play a recording back in the console TUI, as it happened (or faster).",
+    )
+    replay.add_argument("file", metavar="FILE", help="a .cast or .log recording")
+    _tui_options(replay)
+    replay.add_argument(
+        "--speed", type=float, default=1.0, help="playback speed (0 = as fast as possible)"
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        help="the console TUI on the bundled recording of a real kernel panic",
+        description=(
+            "The console TUI, replaying in real time the bundled recording of a real Debian "
+            "kernel booting under QEMU and dying on its serial console (general protection "
+            "fault -> panic)."
+        ),
+    )
+    _tui_options(demo)
+    demo.add_argument("--speed", type=float, default=1.0, help="playback speed (default 1)")
     return parser
+
+
+def _tui_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--record",
+        metavar="DIR",
+        help="where recordings, incidents and captures go "
+        "(default $XDG_DATA_HOME/crashcart, i.e. ~/.local/share/crashcart)",
+    )
 
 
 def _analyze(data: bytes, as_json: bool) -> int:
@@ -147,13 +189,31 @@ def _watch(args: argparse.Namespace) -> int:
         raise InputError(f"{args.record}: {exc.strerror or exc}") from None
 
 
-def _demo_bytes() -> bytes:
+def default_record_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return os.path.join(base, "crashcart")
+
+
+def demo_recording() -> str:
     demo = resources.files("crashcart") / "data" / "demo" / DEMO_CAPTURE
-    try:
-        with resources.as_file(demo) as path:
-            return load_console_bytes(path)
-    except (InputError, OSError) as exc:
-        raise InputError(f"the bundled demo recording is missing or damaged: {exc}") from None
+    path = str(demo)
+    if not os.path.isfile(path):
+        raise InputError(f"the bundled demo recording is missing: {path}")
+    return path
+
+
+def _tui(args: argparse.Namespace, urls: list[str]) -> int:
+    from tui.main import run_tui  # the one place the core reaches up: the entry point
+
+    return run_tui(
+        urls,
+        record_dir=args.record or default_record_dir(),
+        password_file=getattr(args, "password_file", None),
+        takeover=getattr(args, "takeover", False),
+        speed=getattr(args, "speed", None),
+    )
 
 
 def _run(argv: Sequence[str] | None) -> int:
@@ -162,8 +222,14 @@ def _run(argv: Sequence[str] | None) -> int:
         return _analyze(load_console_bytes(args.file), args.json)
     if args.command == "watch":
         return _watch(args)
+    if args.command == "attach":
+        return _tui(args, list(args.urls))
+    if args.command == "replay":
+        if not os.path.isfile(args.file):
+            raise InputError(f"{args.file}: no such recording")
+        return _tui(args, [args.file])
     if args.command == "demo":
-        return _analyze(_demo_bytes(), as_json=False)
+        return _tui(args, [demo_recording()])
     raise UsageError(f"unknown command {args.command!r}")  # unreachable: argparse checks choices
 
 

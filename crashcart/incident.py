@@ -19,7 +19,7 @@ from typing import Any
 
 from crashcart.kernel.report import CrashReport
 from crashcart.recorder import Recorder, make_private_dir, open_private
-from crashcart.terminal import ScreenTail
+from crashcart.terminal import ScreenSource
 
 
 def incident_dir_name(console: str, report: CrashReport, at: float) -> str:
@@ -34,7 +34,7 @@ def write_incident(
     report: CrashReport,
     *,
     recorder: Recorder | None,
-    screen: ScreenTail | None,
+    screen: ScreenSource | None,
     at: float | None = None,
     source: str | None = None,
 ) -> Path:
@@ -60,6 +60,41 @@ def write_incident(
     _write_text(folder / "report.md", render_markdown(report, meta))
     payload: dict[str, Any] = {**meta, "crash": report.to_dict()}
     _write_text(folder / "report.json", json.dumps(payload, indent=1) + "\n")
+    return folder
+
+
+def write_capture(
+    root: Path,
+    console: str,
+    *,
+    recorder: Recorder | None,
+    screen: ScreenSource,
+    at: float | None = None,
+    source: str | None = None,
+) -> Path:
+    """A capture taken by hand (no crash): the screen and the recording so far.
+
+    `CAPTURE/ screen.txt screen.svg console.log console.cast capture.json`, with the same
+    permissions as an incident; capture.json is written last.
+    """
+    now = time.time() if at is None else at
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+    base = root / f"{stamp}-{console}-capture"
+    folder = base
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = base.with_name(f"{base.name}-{n}")
+    make_private_dir(folder)
+    if recorder is not None:
+        recorder.flush(sync=True)
+        _copy_log_tail(recorder, folder / "console.log")
+        _copy_cast_tail(recorder.current.cast, folder / "console.cast")
+    rows = screen.render()
+    _write_text(folder / "screen.txt", screen.text(rows))
+    _write_text(folder / "screen.svg", screen.svg(f"{console}: screen capture", rows))
+    meta = {"console": console, "source": source, "captured_at": now}
+    _write_text(folder / "capture.json", json.dumps(meta, indent=1) + "\n")
     return folder
 
 

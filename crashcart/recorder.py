@@ -132,7 +132,7 @@ class Recorder:
 
     def flush(self, sync: bool = False) -> None:
         for f in (self._log, self._cast, self._events):
-            if f is not None:
+            if f is not None and not f.closed:  # a capture after the console ended
                 f.flush()
                 if sync:
                     os.fsync(f.fileno())

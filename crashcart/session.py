@@ -17,8 +17,9 @@ from pathlib import Path
 from connectors import Chunk, Connector, Gap, StateChange
 from crashcart.incident import write_incident
 from crashcart.kernel import CrashCompleted, CrashParser, CrashReport
+from crashcart.kernel.parser import ParserEvent
 from crashcart.recorder import DEFAULT_MAX_BYTES, Recorder, make_private_dir
-from crashcart.terminal import ScreenTail
+from crashcart.terminal import ScreenSource, ScreenTail
 
 # After this much silence, an open crash that has said its last word is completed: a box that
 # hangs right after its oops must still get its incident folder.
@@ -41,8 +42,27 @@ class ConsoleState:
     at: float
 
 
-SessionEvent = CrashDetected | ConsoleState
+@dataclass(frozen=True, slots=True)
+class ConsoleOutput:
+    """Bytes as they arrived (only with `stream=True`: a live view draws them)."""
+
+    console: str
+    data: bytes
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CrashProgress:
+    """A crash began, grew by a line or completed (only with `stream=True`: a live view)."""
+
+    console: str
+    event: ParserEvent
+
+
+SessionEvent = CrashDetected | ConsoleState | ConsoleOutput | CrashProgress
 EventHandler = Callable[[SessionEvent], Awaitable[None] | None]
+# What an incident shows as the screen: a live view passes its own picture of the console.
+ScreenSnapshot = Callable[[str], ScreenSource]
 
 
 class Session:
@@ -57,6 +77,8 @@ class Session:
         max_bytes: int = DEFAULT_MAX_BYTES,
         columns: int = 80,
         rows: int = 25,
+        stream: bool = False,
+        snapshot: ScreenSnapshot | None = None,
     ) -> None:
         self.connector = connector
         self.name = connector.name
@@ -73,6 +95,8 @@ class Session:
         self.parser = CrashParser()
         self.incidents: list[Path] = []
         self._on_event = on_event
+        self._stream = stream
+        self._snapshot = snapshot
         self._last_data = time.monotonic()
 
     async def run(self) -> None:
@@ -90,6 +114,7 @@ class Session:
                         ended=event.ended,
                         reason=event.reason,
                     )
+                    await self._emit(ConsoleState(self.name, "gap", event.reason, event.ended))
                 elif isinstance(event, StateChange):
                     self.recorder.mark(
                         f"{event.state}: {event.detail}", event.at, state=event.state
@@ -105,23 +130,35 @@ class Session:
         self.recorder.write(chunk.data, chunk.at)
         self.screen.feed(chunk.data)
         self._last_data = time.monotonic()
-        for event in self.parser.feed(chunk.data):
+        events = self.parser.feed(chunk.data)
+        if self._stream:
+            await self._emit(ConsoleOutput(self.name, chunk.data, chunk.at))
+        await self._parser_events(events, chunk.at)
+
+    async def _parser_events(self, events: list[ParserEvent], at: float | None) -> None:
+        for event in events:
+            if self._stream:
+                await self._emit(CrashProgress(self.name, event))
             if isinstance(event, CrashCompleted):
-                await self._incident(event.report, chunk.at)
+                await self._incident(event.report, time.time() if at is None else at)
 
     async def _idle_watch(self) -> None:
         while True:
             await asyncio.sleep(IDLE_COMPLETE_SECONDS / 2)
             if self.parser.in_crash and time.monotonic() - self._last_data >= IDLE_COMPLETE_SECONDS:
-                for event in self.parser.flush_idle():
-                    if isinstance(event, CrashCompleted):
-                        await self._incident(event.report, time.time())
+                await self._parser_events(self.parser.flush_idle(), None)
 
     async def _incident(self, report: CrashReport, at: float) -> None:
         self.recorder.mark(f"crash: {report.title}", at, kind=report.kind)
-        # The screen as it is now, copied here: chunks may keep arriving while the thread works.
-        screen = ScreenTail(self.screen.columns, self.screen.rows)
-        screen.feed(self.screen.tail())
+        screen: ScreenSource
+        if self._snapshot is not None:
+            screen = self._snapshot(f"{self.name}: {report.title}")
+        else:
+            # The screen as it is now, copied here: chunks may keep arriving while the thread
+            # works.
+            tail = ScreenTail(self.screen.columns, self.screen.rows)
+            tail.feed(self.screen.tail())
+            screen = tail
         # In a thread: copying the recording so far must not stall the other consoles.
         folder = await asyncio.to_thread(
             write_incident,
@@ -147,8 +184,6 @@ class Session:
         """Close the line, then report a crash the stream ended inside of, then flush."""
         with contextlib.suppress(Exception):
             await self.connector.close()
-        for event in self.parser.close():
-            if isinstance(event, CrashCompleted):
-                await self._incident(event.report, time.time())
+        await self._parser_events(self.parser.close(), None)
         self.recorder.mark("closed: recording ended", state="closed")
         self.recorder.close()

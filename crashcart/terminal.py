@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections import deque
+from typing import Protocol
 
 import pyte
 from rich.console import Console
@@ -17,6 +18,33 @@ from rich.text import Text
 
 # Enough for a screenful even of escape-heavy output; pyte's cost is linear in what it is fed.
 TAIL_BYTES = 16 * 1024
+
+
+class ScreenSource(Protocol):
+    """What an incident needs of a screen: its rows as text and a picture of it."""
+
+    def render(self) -> list[str]: ...
+
+    def text(self, rows: list[str] | None = None) -> str: ...
+
+    def svg(self, title: str, rows: list[str] | None = None) -> str: ...
+
+
+class StaticScreen:
+    """A screen already rendered elsewhere (the live view's own rows and SVG export)."""
+
+    def __init__(self, rows: list[str], svg: str) -> None:
+        self._rows = rows
+        self._svg = svg
+
+    def render(self) -> list[str]:
+        return list(self._rows)
+
+    def text(self, rows: list[str] | None = None) -> str:
+        return "\n".join(self._rows if rows is None else rows) + "\n"
+
+    def svg(self, title: str, rows: list[str] | None = None) -> str:
+        return self._svg
 
 
 class ScreenTail:

@@ -169,6 +169,8 @@ class Watcher:
         if isinstance(event, ConsoleState):
             self._say(f"{event.console}: {event.state} ({event.detail})")
             return
+        if not isinstance(event, CrashDetected):
+            return  # live-view events; a headless watcher does not ask for them
         self._print_crash(event)
         if self.options.on_crash:
             await self._run_hook(self.options.on_crash, event.incident)

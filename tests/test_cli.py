@@ -264,10 +264,18 @@ def test_json_output_is_ascii_with_escaped_controls(tmp_path: Path) -> None:
 # --- signals, pipes and internal failures ---------------------------------------------------
 
 
-def test_demo_runs() -> None:
-    code, out, err = run_subprocess("demo")
-    assert (code, err) == (0, "")
-    assert "Crash 1/" in out
+def test_tui_commands_without_a_terminal_say_so_in_one_line() -> None:
+    # The TUI needs a terminal; in a pipe the operator is pointed at the headless commands.
+    for argv in (("demo",), ("replay", str(DEMO_LOG)), ("attach", "socket://127.0.0.1:9")):
+        code, out, err = run_subprocess(*argv)
+        assert code == 2 and out == ""
+        assert err.startswith("crashcart: error: the console TUI needs a terminal")
+        assert err.count("\n") == 1
+
+
+def test_replay_of_a_missing_file_is_an_input_error() -> None:
+    code, _, err = run_subprocess("replay", "/nonexistent/console.cast")
+    assert code == 2 and "no such recording" in err and err.count("\n") == 1
 
 
 def test_keyboard_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -57,6 +57,7 @@ class CrashStarted:
     kind: str
     header: str
     line: int
+    text: str = ""  # the header line as shown (prefix included), for a live view to find it
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +360,9 @@ class CrashParser:
             builder.last_body_index += len(context) - first
         self._recent.clear()
         self._builder = builder
-        events.append(CrashStarted(self._crash_id, fmt.kind, line.body.strip(), line.number))
+        events.append(
+            CrashStarted(self._crash_id, fmt.kind, line.body.strip(), line.number, line.text)
+        )
 
     def _finish(self, events: list[ParserEvent], at_end_of_stream: bool = False) -> None:
         builder = self._builder
@@ -433,7 +436,9 @@ class CrashParser:
             lines=[line.text],
         )
         self.reports.append(report)
-        events.append(CrashStarted(self._crash_id, "reboot", report.message, line.number))
+        events.append(
+            CrashStarted(self._crash_id, "reboot", report.message, line.number, line.text)
+        )
         events.append(CrashCompleted(self._crash_id, report))
 
 

@@ -1,0 +1,132 @@
+"""A recorded console line as styled text: SGR colours kept, every other escape dropped.
+
+Rich's own ANSI decoder is not used on purpose: it turns `ESC ]8` into a hyperlink style, and
+Textual would then write a hyperlink escape to the operator's terminal. Here only SGR (colours
+and attributes) survives; everything else the box sent is removed, and control characters with
+it.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from rich.color import Color
+from rich.style import Style
+from rich.text import Text
+
+_SEQUENCE = re.compile(
+    r"\x1b\[(?P<sgr>[0-9;:]*)m"  # SGR: kept
+    r"|\x1b\[[0-?]*[ -/]*[@-~]"  # other CSI
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC (titles, clipboard, hyperlinks)
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC
+    r"|\x1b[ -/]*[0-~]?"  # other escapes, and a lone ESC
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_BASIC = ["black", "red", "green", "yellow", "blue", "magenta", "cyan", "white"]
+# Attribute state: (fg, bg, bold, dim, italic, underline, reverse)
+_PLAIN: tuple[str | None, str | None, bool, bool, bool, bool, bool] = (
+    None, None, False, False, False, False, False,
+)  # fmt: skip
+
+
+def _extended(codes: list[int], i: int) -> tuple[str | None, int]:
+    """38;5;n or 38;2;r;g;b starting after the 38/48 at codes[i]; returns colour and next i."""
+    if i + 1 < len(codes) and codes[i + 1] == 5 and i + 2 < len(codes):
+        return f"color({min(codes[i + 2], 255)})", i + 3
+    if i + 1 < len(codes) and codes[i + 1] == 2 and i + 4 < len(codes):
+        r, g, b = (min(c, 255) for c in codes[i + 2 : i + 5])
+        return f"#{r:02x}{g:02x}{b:02x}", i + 5
+    return None, len(codes)
+
+
+def _apply_sgr(state: tuple, params: str) -> tuple:  # type: ignore[type-arg]
+    fg, bg, bold, dim, italic, underline, reverse = state
+    try:
+        codes = [int(p) if p else 0 for p in re.split("[;:]", params)[:32]] if params else [0]
+    except ValueError:
+        return state
+    i = 0
+    while i < len(codes):
+        code = codes[i]
+        i += 1
+        if code == 0:
+            fg, bg, bold, dim, italic, underline, reverse = _PLAIN
+        elif code == 1:
+            bold = True
+        elif code == 2:
+            dim = True
+        elif code == 3:
+            italic = True
+        elif code == 4:
+            underline = True
+        elif code == 7:
+            reverse = True
+        elif code == 22:
+            bold = dim = False
+        elif code == 23:
+            italic = False
+        elif code == 24:
+            underline = False
+        elif code == 27:
+            reverse = False
+        elif 30 <= code <= 37:
+            fg = _BASIC[code - 30]
+        elif 90 <= code <= 97:
+            fg = "bright_" + _BASIC[code - 90]
+        elif 40 <= code <= 47:
+            bg = _BASIC[code - 40]
+        elif 100 <= code <= 107:
+            bg = "bright_" + _BASIC[code - 100]
+        elif code == 39:
+            fg = None
+        elif code == 49:
+            bg = None
+        elif code in (38, 48):
+            colour, i = _extended(codes, i - 1)
+            if code == 38:
+                fg = colour
+            else:
+                bg = colour
+    return (fg, bg, bold, dim, italic, underline, reverse)
+
+
+@lru_cache(maxsize=512)
+def _style(state: tuple) -> Style:  # type: ignore[type-arg]
+    fg, bg, bold, dim, italic, underline, reverse = state
+    return Style(
+        color=Color.parse(fg) if fg else None,
+        bgcolor=Color.parse(bg) if bg else None,
+        bold=bold or None,
+        dim=dim or None,
+        italic=italic or None,
+        underline=underline or None,
+        reverse=reverse or None,
+    )
+
+
+def styled_line(raw: bytes) -> Text:
+    """One recorded line (no newline) as Rich Text with only safe characters and SGR styles."""
+    decoded = raw.decode("utf-8", "replace")
+    if "\r" in decoded:
+        # A console redraws a line with CR (progress meters); what stayed is after the last CR.
+        decoded = decoded.rstrip("\r").rsplit("\r", 1)[-1]
+    decoded = decoded.replace("\t", "    ")
+    text = Text(no_wrap=True, end="")
+    if "\x1b" not in decoded and "\x9b" not in decoded:
+        text.append(_CONTROLS.sub("", decoded))
+        return text
+    state = _PLAIN
+    pos = 0
+    for m in _SEQUENCE.finditer(decoded):
+        if m.start() > pos:
+            chunk = _CONTROLS.sub("", decoded[pos : m.start()])
+            text.append(chunk, _style(state) if state != _PLAIN else None)
+        params = m.group("sgr")
+        if params is not None:
+            state = _apply_sgr(state, params)
+        pos = m.end()
+    if pos < len(decoded):
+        text.append(_CONTROLS.sub("", decoded[pos:]), _style(state) if state != _PLAIN else None)
+    return text

@@ -1,0 +1,1 @@
+"""Widgets of the crashcart console: one concern per module."""
