@@ -122,6 +122,10 @@ def _build_parser() -> _Parser:
         "--speed", type=float, default=1.0, help="playback speed (0 = as fast as possible)"
     )
 
+    from crashcart import cli_report
+
+    cli_report.add_parser(commands)
+
     demo = commands.add_parser(
         "demo",
         help="the console TUI on the bundled recording of a real kernel panic",
@@ -228,6 +232,10 @@ def _run(argv: Sequence[str] | None) -> int:
         if not os.path.isfile(args.file):
             raise InputError(f"{args.file}: no such recording")
         return _tui(args, [args.file])
+    if args.command == "report":
+        from crashcart import cli_report
+
+        return cli_report.run(args)
     if args.command == "demo":
         return _tui(args, [demo_recording()])
     raise UsageError(f"unknown command {args.command!r}")  # unreachable: argparse checks choices

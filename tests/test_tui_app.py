@@ -126,6 +126,8 @@ async def test_scrollback_search_and_jump_to_crash(tmp_path: Path) -> None:
         await pilot.press("enter")
         assert scrollback.current is not None
         assert b"end trace" in pane.store.line_bytes(scrollback.current)
+        await pilot.pause(0.1)
+        assert 0 <= scrollback.current - scrollback.scroll_offset.y < scrollback.size.height
         line = scrollback.render_line(scrollback.current - scrollback.scroll_offset.y)
         assert "end trace" in line.text
 
@@ -134,6 +136,8 @@ async def test_scrollback_search_and_jump_to_crash(tmp_path: Path) -> None:
         await pilot.press("c")
         header = pane.panel.entries[1].line
         assert scrollback.current == header - 1
+        await pilot.pause(0.1)
+        assert 0 <= scrollback.current - scrollback.scroll_offset.y < scrollback.size.height
         assert b"general protection fault" in pane.store.line_bytes(header - 1)
         drawn = scrollback.render_line(scrollback.current - scrollback.scroll_offset.y)
         assert any(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +60,70 @@ def asyncio_test(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[...
         asyncio.run(test(*args, **kwargs))
 
     return runner
+
+
+# -- scenes: the screens the snapshot tests and screenshots/make_screenshots.py show ---------
+
+
+@contextlib.contextmanager
+def stable_names() -> Iterator[None]:
+    """Incident and capture folders named without the clock, so pictures are repeatable."""
+    import crashcart.incident as incident
+
+    original = incident.incident_dir_name
+
+    def fixed(console: str, report: Any, at: float) -> str:
+        return f"20261126T101500-{console}-{report.kind}"
+
+    incident.incident_dir_name = fixed
+    try:
+        yield
+    finally:
+        incident.incident_dir_name = original
+
+
+def shared_qemu() -> Path:
+    return Path(os.environ.get("CRASHCART_SHARED", REPO.parent / "shared")) / "corpus" / "qemu"
+
+
+async def _quiet(pilot: Pilot[int]) -> None:
+    """The replay is over, toasts are gone and nothing is still being drawn."""
+    app = pilot.app
+    assert isinstance(app, CrashcartApp)
+    await replay_finished(pilot, app)
+    app.clear_notifications()
+    await pilot.pause(0.2)
+
+
+async def scene_console(pilot: Pilot[int]) -> None:
+    await _quiet(pilot)
+    await pilot.press("k")  # the crash panel closed: the console alone
+    await pilot.pause(0.1)
+
+
+async def scene_crash_panel(pilot: Pilot[int]) -> None:
+    await _quiet(pilot)
+
+
+async def scene_help(pilot: Pilot[int]) -> None:
+    await _quiet(pilot)
+    await pilot.press("question_mark")
+    await pilot.pause(0.2)
+
+
+async def scene_scrollback(pilot: Pilot[int]) -> None:
+    await _quiet(pilot)
+    await pilot.press("c")  # scrollback at the crash header
+    await pilot.pause(0.2)
+
+
+SCENES: dict[str, tuple[Callable[[Path], CrashcartApp], Callable[[Pilot[int]], Any]]] = {
+    "console": (lambda rec: replay_app(rec, DEMO), scene_console),
+    "crash-panel": (lambda rec: replay_app(rec, DEMO), scene_crash_panel),
+    "tabs": (
+        lambda rec: replay_app(rec, shared_qemu() / "normal_boot_login.log", DEMO),
+        scene_crash_panel,
+    ),
+    "help": (lambda rec: replay_app(rec, DEMO), scene_help),
+    "scrollback": (lambda rec: replay_app(rec, DEMO), scene_scrollback),
+}

@@ -114,7 +114,11 @@ class Scrollback(ScrollView, can_focus=True):
         """Scroll so that `index` is on screen, a third of the way down, and mark it."""
         self.current = index
         self._follow = False
-        self.scroll_to(y=max(index - self.size.height // 3, 0), animate=False, immediate=True)
+        self.virtual_size = Size(VIRTUAL_WIDTH, len(self.store))
+        target = max(index - self.size.height // 3, 0)
+        # After the refresh: a scrollback just switched to has no size yet, and scrolling now
+        # would be clamped to it.
+        self.call_after_refresh(self.scroll_to, y=target, animate=False, immediate=True)
         self.refresh()
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:

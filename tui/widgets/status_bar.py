@@ -69,8 +69,9 @@ class StatusBar(Static):
         text.append(f" {status.crashes} crash{'es' if status.crashes != 1 else ''} ", crash_style)
         text.append(f"  in {human_bytes(status.bytes_in)}")
         if status.recording:
-            # The file name only: the folder is in the help of --record and in every toast.
-            name = status.recording.rsplit("/", 1)[-1]
+            # The console's folder only: file names carry a time stamp and would crowd out the
+            # crash count; the full path is in every incident toast and in the crash panel.
+            name = "/".join(status.recording.rsplit("/", 2)[-2:-1]) + "/"
             text.append("  rec ", style="red")
             text.append(f"{clean(name)} ({human_bytes(status.recording_size)})")
         if status.note:
