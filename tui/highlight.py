@@ -10,6 +10,7 @@ drawn on one row, or on several when it is wider than the screen.
 from __future__ import annotations
 
 import enum
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -54,6 +55,8 @@ STYLES: dict[str, Style] = {
 }
 
 Span = tuple[int, int, Style]
+# "Tainted: G    B   OE" (letters padded to fixed columns) or "Not tainted".
+_TAINT_WORDS = re.compile(r"Not tainted|Tainted: [A-Z](?:[A-Z ]*[A-Z])?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,22 +91,18 @@ def spans(text: str, role: Role) -> list[Span]:
     """Where the styles go in a crash line's full text (prefix included)."""
     body_at = len(text) - len(split_line(0, text).body)
     end = len(text.rstrip())
+    words_at = len(text) - len(text[body_at:].lstrip())  # after a frame's indentation
     if role is Role.HEADER:
-        return [(body_at, end, STYLES["header"])]
+        return [(words_at, end, STYLES["header"])]
     if role is Role.PANIC:
-        return [(body_at, end, STYLES["panic"])]
+        return [(words_at, end, STYLES["panic"])]
     if role is Role.UNRELIABLE_FRAME:
-        return [(body_at, end, STYLES["unreliable"])]
+        return [(words_at, end, STYLES["unreliable"])]
     if role is Role.MODULES:
         return [(body_at, body_at + len("Modules linked in:"), STYLES["modules_label"])]
     if role is Role.TAINT:
-        at = text.find("Tainted:")
-        if at < 0:
-            at = text.find("Not tainted")
-        if at < 0:
-            return []
-        stop = text.find(" ", at + len("Tainted: ") + 2)
-        return [(at, end if stop < 0 else stop, STYLES["taint"])]
+        m = _TAINT_WORDS.search(text, body_at)
+        return [] if m is None else [(m.start(), m.end(), STYLES["taint"])]
     result: list[Span] = []
     # The format regexes are anchored with ^, so they run on the body and spans are shifted.
     body = text[body_at:]

@@ -1,0 +1,64 @@
+"""How crash lines are drawn: which parts of a real kernel line get which colour."""
+
+from __future__ import annotations
+
+from tui.emulator import Emulator
+from tui.highlight import STYLES, Role, classify, spans
+
+
+def _styled(text: str, role: Role) -> dict[str, str]:
+    """The text under each span, by style name."""
+    names = {id(style): name for name, style in STYLES.items()}
+    return {text[s:e]: names[id(style)] for s, e, style in spans(text, role)}
+
+
+def test_frame_parts_are_coloured_and_unreliable_frames_dimmed() -> None:
+    line = "[    3.920283]  crashme_direct_write+0x8e/0xd0 [crashme]"
+    role = classify(line[15:], is_header=False)
+    assert role is Role.FRAME
+    assert _styled(line, role) == {
+        "crashme_direct_write": "function",
+        "+0x8e/0xd0": "offset",
+        "[crashme]": "module",
+    }
+    unreliable = "[    3.920283]  ? filp_close+0x5b/0x70"
+    assert classify(unreliable[15:], is_header=False) is Role.UNRELIABLE_FRAME
+    assert _styled(unreliable, Role.UNRELIABLE_FRAME) == {"? filp_close+0x5b/0x70": "unreliable"}
+
+
+def test_rip_line_names_the_register_and_the_guilty_location() -> None:
+    line = "[    3.926468] RIP: 0010:crashme_gpf+0x1d/0x25 [crashme]"
+    role = classify(line[15:], is_header=False)
+    assert role is Role.REGISTERS
+    styled = _styled(line, role)
+    assert styled["RIP"] == "register_name"
+    assert styled["crashme_gpf"] == "function" and styled["[crashme]"] == "module"
+
+
+def test_register_pairs_and_taint_letters() -> None:
+    line = "[    3.926807] RAX: dead000000000122 RBX: 0000000000000000 RCX: c0000000ffffefff"
+    styled = _styled(line, classify(line[15:], is_header=False))
+    assert styled["RAX"] == "register_name" and styled["dead000000000122"] == "register_value"
+    assert styled["RCX"] == "register_name"
+    cpu = "[    3.920066] CPU: 1 PID: 109 Comm: sh Tainted: G           OE      6.1.0-56-amd64 #1"
+    assert classify(cpu[15:], is_header=False) is Role.TAINT
+    assert _styled(cpu, Role.TAINT) == {"Tainted: G           OE": "taint"}
+
+
+def test_panic_and_module_list() -> None:
+    panic = "[    3.927627] Kernel panic - not syncing: Fatal exception"
+    assert classify(panic[15:], is_header=False) is Role.PANIC
+    assert _styled(panic, Role.PANIC) == {"Kernel panic - not syncing: Fatal exception": "panic"}
+    mods = "[    3.920283] Modules linked in: crashme(OE) e1000"
+    assert classify(mods[15:], is_header=False) is Role.MODULES
+    assert _styled(mods, Role.MODULES) == {"Modules linked in:": "modules_label"}
+
+
+def test_emulator_never_draws_control_characters() -> None:
+    # C1 controls (0x9b is CSI on an 8-bit terminal) and DEL must not become strip text.
+    emulator = Emulator(40, 3, lambda _: None)
+    emulator.queue("a\u009b31mb\u007fc\u0085d".encode())
+    emulator.process()
+    text = emulator.strip(0).text + emulator.strip(1).text  # NEL (0x85) moved to row 2
+    assert not any(0x80 <= ord(ch) < 0xA0 or ord(ch) in (0x7F, 0x1B) for ch in text)
+    assert "a" in text and "d" in text
