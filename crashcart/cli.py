@@ -122,8 +122,11 @@ def _build_parser() -> _Parser:
         "--speed", type=float, default=1.0, help="playback speed (0 = as fast as possible)"
     )
 
-    from crashcart import cli_report
+    # Each adds its own subcommand; their heavy imports happen only when they run.
+    from crashcart import cli_hwcheck, cli_logs, cli_report
 
+    cli_logs.add_parser(commands)
+    cli_hwcheck.add_parser(commands)
     cli_report.add_parser(commands)
 
     demo = commands.add_parser(
@@ -232,10 +235,11 @@ def _run(argv: Sequence[str] | None) -> int:
         if not os.path.isfile(args.file):
             raise InputError(f"{args.file}: no such recording")
         return _tui(args, [args.file])
-    if args.command == "report":
-        from crashcart import cli_report
+    if args.command in ("report", "logs", "hwcheck"):
+        from crashcart import cli_hwcheck, cli_logs, cli_report
 
-        return cli_report.run(args)
+        runner = {"report": cli_report, "logs": cli_logs, "hwcheck": cli_hwcheck}[args.command]
+        return runner.run(args)
     if args.command == "demo":
         return _tui(args, [demo_recording()])
     raise UsageError(f"unknown command {args.command!r}")  # unreachable: argparse checks choices

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["clean"]
+__all__ = ["BIDI_CONTROLS", "clean"]
 
 # ESC-introduced sequences (7-bit) and their 8-bit C1 forms (CSI 0x9b, OSC 0x9d, DCS 0x90 ...):
 # CSI: parameters, intermediates, final byte; OSC/DCS/SOS/PM/APC: a string up to BEL or ST;
@@ -26,7 +26,9 @@ _ESCAPES = re.compile(
 )
 
 # Unicode bidirectional controls can reorder what the operator reads ("Trojan Source").
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+BIDI_CONTROLS = _BIDI = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 
 def _visible(ch: str) -> bool:

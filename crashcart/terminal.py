@@ -71,7 +71,16 @@ class ScreenTail:
         """The screen's rows as text (trailing spaces removed)."""
         screen = pyte.Screen(self.columns, self.rows)
         stream = pyte.ByteStream(screen)
-        stream.feed(self.tail())
+        try:
+            stream.feed(self.tail())
+        except Exception:
+            # Hostile input can make pyte raise (a CSI parameter of thousands of digits):
+            # draw line by line with a fresh parser, leaving out the lines it refuses.
+            for line in self.tail().splitlines(keepends=True):
+                try:
+                    stream.feed(line)
+                except Exception:
+                    stream = pyte.ByteStream(screen)
         return [row.rstrip() for row in screen.display]
 
     def text(self, rows: list[str] | None = None) -> str:

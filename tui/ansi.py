@@ -15,6 +15,8 @@ from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 
+from crashcart.safetext import BIDI_CONTROLS
+
 _SEQUENCE = re.compile(
     r"\x1b\[(?P<sgr>[0-9;:]*)m"  # SGR: kept
     r"|\x1b\[[0-?]*[ -/]*[@-~]"  # other CSI
@@ -23,7 +25,8 @@ _SEQUENCE = re.compile(
     r"|\x1b[ -/]*[0-~]?"  # other escapes, and a lone ESC
     r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
 )
-_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# C0, DEL, C1, and the Unicode bidi controls ("Trojan Source": they reorder what is read).
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f" + "".join(sorted(BIDI_CONTROLS)) + "]")
 _BASIC = ["black", "red", "green", "yellow", "blue", "magenta", "cyan", "white"]
 # Attribute state: (fg, bg, bold, dim, italic, underline, reverse)
 _PLAIN: tuple[str | None, str | None, bool, bool, bool, bool, bool] = (

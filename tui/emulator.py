@@ -20,6 +20,8 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
+from crashcart.safetext import BIDI_CONTROLS
+
 # A frame never feeds pyte more than this; beyond it the screen fast-forwards to the tail.
 FEED_BUDGET = 16 * 1024
 # What is kept of a burst that outran the budget: a 40-row screen of kernel lines is ~4 KiB.
@@ -31,7 +33,11 @@ MAX_REPLIES_PER_SECOND = 20
 DECCKM = 1 << 5
 
 # Every character below 0x20, DEL and the C1 block: none may reach the real terminal as such.
-_UNSAFE = {code: "\N{REPLACEMENT CHARACTER}" for code in [*range(0x20), *range(0x7F, 0xA0)]}
+# The bidi controls too: they would reorder what the operator reads ("Trojan Source").
+_UNSAFE = {
+    code: "\N{REPLACEMENT CHARACTER}"
+    for code in [*range(0x20), *range(0x7F, 0xA0), *map(ord, BIDI_CONTROLS)]
+}
 _ANSI_NAMES = {
     "black": "black",
     "red": "red",
@@ -137,6 +143,7 @@ class Emulator:
         self._strips: dict[int, Strip] = {}
         self.skipped_bytes = 0  # bytes a fast-forward did not draw (still recorded)
         self.fed_bytes = 0
+        self.parser_errors = 0  # batches pyte refused (hostile input), for the status line
 
     @property
     def columns(self) -> int:
@@ -180,7 +187,19 @@ class Emulator:
             if not data.startswith(b"\r"):
                 data = b"\r\n" + data
         self.fed_bytes += len(data)
-        self._stream.feed(data)
+        try:
+            self._stream.feed(data)
+        except Exception:
+            # pyte can be made to raise by hostile input (a CSI parameter of thousands of
+            # digits overflows int()). The bytes are already recorded; the view redraws the
+            # batch line by line with a fresh parser, leaving out only the lines pyte refuses.
+            self.parser_errors += 1
+            self._stream = pyte.ByteStream(self.screen)
+            for line in data.splitlines(keepends=True):
+                try:
+                    self._stream.feed(line)
+                except Exception:
+                    self._stream = pyte.ByteStream(self.screen)
         dirty = set(self.screen.dirty)
         self.screen.dirty.clear()
         for row in dirty:
