@@ -79,7 +79,9 @@ def captures() -> list[bytes]:
 
 
 def end_marker(nonce: str) -> bytes:
-    return f"[99999.000000] crashcart-bench: end of input {nonce}\r\n".encode()
+    """The input's last line. It starts with CR LF: the generated log ends some lines with a
+    bare LF, which leaves the cursor mid-row (and a box may have turned autowrap off)."""
+    return f"\r\n[99999.000000] crashcart-bench: end of input {nonce}\r\n".encode()
 
 
 def burst_payload(size: int, nonce: str) -> bytes:
@@ -323,7 +325,11 @@ async def wait_quiet(pane: ConsolePane, frames: Frames, marker: str, timeout: fl
             and marker in screen_text(pane)
         )
 
-    await wait_for(quiet, timeout, "a quiescent screen showing the end of the input")
+    try:
+        await wait_for(quiet, timeout, "a quiescent screen showing the end of the input")
+    except TimeoutError as exc:
+        rows = "\n".join(rows_to_cursor(pane))
+        raise TimeoutError(f"{exc}; pending {view.emulator.pending}, rows:\n{rows}") from None
     return frames.times[-1]
 
 

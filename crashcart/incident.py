@@ -59,7 +59,11 @@ def write_incident(
     meta = {"console": console, "source": source, "detected_at": now}
     _write_text(folder / "report.md", render_markdown(report, meta))
     payload: dict[str, Any] = {**meta, "crash": report.to_dict()}
-    _write_text(folder / "report.json", json.dumps(payload, indent=1) + "\n")
+    # Last and atomically: a folder with a report.json is complete, and a reader never sees
+    # half of one.
+    partial = folder / ".report.json.partial"
+    _write_text(partial, json.dumps(payload, indent=1) + "\n")
+    partial.replace(folder / "report.json")
     return folder
 
 

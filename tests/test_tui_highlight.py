@@ -62,3 +62,10 @@ def test_emulator_never_draws_control_characters() -> None:
     text = emulator.strip(0).text + emulator.strip(1).text  # NEL (0x85) moved to row 2
     assert not any(0x80 <= ord(ch) < 0xA0 or ord(ch) in (0x7F, 0x1B) for ch in text)
     assert "abc" in text  # CSI, DEL and NEL acted on or dropped, never drawn
+
+
+def test_zero_width_characters_do_not_blank_the_rest_of_a_line() -> None:
+    emulator = Emulator(30, 3, lambda _: None)
+    emulator.queue("ab\u200bcd efgh\ufeffij".encode())
+    emulator.process()
+    assert emulator.text_rows()[0] == "ab\ufffdcd efgh\ufffdij"

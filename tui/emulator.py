@@ -38,6 +38,10 @@ _UNSAFE = {
     code: "\N{REPLACEMENT CHARACTER}"
     for code in [*range(0x20), *range(0x7F, 0xA0), *map(ord, BIDI_CONTROLS)]
 }
+_ZERO_WIDTH = {
+    code: "\N{REPLACEMENT CHARACTER}"
+    for code in [*range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x206A), 0xFEFF]
+}
 _ANSI_NAMES = {
     "black": "black",
     "red": "red",
@@ -122,6 +126,12 @@ class _Screen(pyte.Screen):
         if kwargs.get("private"):
             modes_ = tuple(m for m in modes_ if m != 3)
         super().reset_mode(*modes_, **kwargs)
+
+    def draw(self, data: str) -> None:
+        # pyte 0.8 stops drawing a run of text at a zero-width character that is not a
+        # combining mark: a box could blank the rest of a line. Such characters are drawn as
+        # U+FFFD instead (they carry nothing an operator should read).
+        super().draw(data.translate(_ZERO_WIDTH))
 
     def set_title(self, param: str) -> None:
         # Kept for the status bar at most; bounded so a flood of titles costs nothing.
