@@ -456,8 +456,12 @@ def test_kernel_log_finds_errors_written_into_the_real_kernel_log() -> None:
     (result,) = run_checks([kernel_log_check()], LocalTarget()).checks
     assert result.verdict is Verdict.FAIL
     ours = [line for line in result.evidence if token in line]
-    assert len(ours) == 2
-    assert ours[0].endswith(fail) and ours[1].endswith(warn)  # failures listed first
+    # Failures are listed first. Evidence is capped, and on a machine whose kernel log holds
+    # earlier runs' lines the warning can fall past the cap; the failure never does.
+    assert ours and ours[0].endswith(fail)
+    assert len(ours) == 2 or len(result.evidence) >= 20
+    if len(ours) == 2:
+        assert ours[1].endswith(warn)
 
 
 # -- hardware.json -------------------------------------------------------------------------------
