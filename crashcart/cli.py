@@ -72,7 +72,11 @@ def _build_parser() -> _Parser:
             "record each losslessly under --record, and write an incident folder per crash."
         ),
     )
-    watch.add_argument("urls", metavar="URL", nargs="+", help="console URLs (see DESIGN.md)")
+    _console_options(
+        watch,
+        takeover="deactivate a stale IPMI SOL session that holds the console "
+        "(confirms the takeover)",
+    )
     watch.add_argument("--record", metavar="DIR", required=True, help="where recordings go")
     watch.add_argument(
         "--exit-on-crash", action="store_true", help="exit 3 once the first incident is written"
@@ -80,14 +84,6 @@ def _build_parser() -> _Parser:
     watch.add_argument("--json", action="store_true", help="JSON lines instead of text")
     watch.add_argument(
         "--on-crash", metavar="CMD", help="run CMD INCIDENT_DIR for each crash (no shell)"
-    )
-    watch.add_argument(
-        "--password-file", metavar="FILE", help="IPMI password (else $CRASHCART_IPMI_PASSWORD)"
-    )
-    watch.add_argument(
-        "--takeover",
-        action="store_true",
-        help="deactivate a stale IPMI SOL session that holds the console (confirms the takeover)",
     )
     watch.add_argument("--speed", type=float, help="replay speed for recordings (0 = no pacing)")
 
@@ -100,16 +96,8 @@ def _build_parser() -> _Parser:
             "highlighted and explained, and record everything under --record."
         ),
     )
-    attach.add_argument("urls", metavar="URL", nargs="+", help="console URLs (see DESIGN.md)")
+    _console_options(attach, takeover="deactivate a stale IPMI SOL session without asking")
     _tui_options(attach)
-    attach.add_argument(
-        "--password-file", metavar="FILE", help="IPMI password (else $CRASHCART_IPMI_PASSWORD)"
-    )
-    attach.add_argument(
-        "--takeover",
-        action="store_true",
-        help="deactivate a stale IPMI SOL session that holds the console without asking",
-    )
 
     replay = commands.add_parser(
         "replay",
@@ -141,6 +129,15 @@ def _build_parser() -> _Parser:
     _tui_options(demo)
     demo.add_argument("--speed", type=float, default=1.0, help="playback speed (default 1)")
     return parser
+
+
+def _console_options(command: argparse.ArgumentParser, *, takeover: str) -> None:
+    """What `watch` and `attach` both take: the consoles, and how to log in to a BMC."""
+    command.add_argument("urls", metavar="URL", nargs="+", help="console URLs (see DESIGN.md)")
+    command.add_argument(
+        "--password-file", metavar="FILE", help="IPMI password (else $CRASHCART_IPMI_PASSWORD)"
+    )
+    command.add_argument("--takeover", action="store_true", help=takeover)
 
 
 def _tui_options(command: argparse.ArgumentParser) -> None:

@@ -40,30 +40,16 @@ def write_incident(
 ) -> Path:
     """Write the incident folder under `root`; returns its path."""
     now = time.time() if at is None else at
-    base = root / incident_dir_name(console, report, now)
-    folder = base
-    n = 1
-    while folder.exists():
-        n += 1
-        folder = base.with_name(f"{base.name}-{n}")
-    make_private_dir(folder)
+    folder = _new_folder(root / incident_dir_name(console, report, now))
     if recorder is not None:
-        recorder.flush(sync=True)
-        _copy_log_tail(recorder, folder / "console.log")
-        _copy_cast_tail(recorder.current.cast, folder / "console.cast")
+        _write_recording(recorder, folder)
     if screen is not None:
-        rows = screen.render()  # once: pyte is the slow part of an incident
-        _write_text(folder / "screen.txt", screen.text(rows))
-        _write_text(folder / "screen.svg", screen.svg(f"{console}: {report.title}", rows))
+        _write_screen(screen, folder, f"{console}: {report.title}")
     _write_text(folder / "oops.txt", report.text)
     meta = {"console": console, "source": source, "detected_at": now}
     _write_text(folder / "report.md", render_markdown(report, meta))
     payload: dict[str, Any] = {**meta, "crash": report.to_dict()}
-    # Last and atomically: a folder with a report.json is complete, and a reader never sees
-    # half of one.
-    partial = folder / ".report.json.partial"
-    _write_text(partial, json.dumps(payload, indent=1) + "\n")
-    partial.replace(folder / "report.json")
+    _write_last(folder / "report.json", json.dumps(payload, indent=1) + "\n")
     return folder
 
 
@@ -83,23 +69,42 @@ def write_capture(
     """
     now = time.time() if at is None else at
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
-    base = root / f"{stamp}-{console}-capture"
+    folder = _new_folder(root / f"{stamp}-{console}-capture")
+    if recorder is not None:
+        _write_recording(recorder, folder)
+    _write_screen(screen, folder, f"{console}: screen capture")
+    meta = {"console": console, "source": source, "captured_at": now}
+    _write_last(folder / "capture.json", json.dumps(meta, indent=1) + "\n")
+    return folder
+
+
+def _new_folder(base: Path) -> Path:
+    """`base`, or `base-2`, `base-3`... if taken (two crashes in one second), created 0700."""
     folder = base
     n = 1
     while folder.exists():
         n += 1
         folder = base.with_name(f"{base.name}-{n}")
-    make_private_dir(folder)
-    if recorder is not None:
-        recorder.flush(sync=True)
-        _copy_log_tail(recorder, folder / "console.log")
-        _copy_cast_tail(recorder.current.cast, folder / "console.cast")
-    rows = screen.render()
+    return make_private_dir(folder)
+
+
+def _write_recording(recorder: Recorder, folder: Path) -> None:
+    recorder.flush(sync=True)
+    _copy_log_tail(recorder, folder / "console.log")
+    _copy_cast_tail(recorder.current.cast, folder / "console.cast")
+
+
+def _write_screen(screen: ScreenSource, folder: Path, title: str) -> None:
+    rows = screen.render()  # once: pyte is the slow part of an incident
     _write_text(folder / "screen.txt", screen.text(rows))
-    _write_text(folder / "screen.svg", screen.svg(f"{console}: screen capture", rows))
-    meta = {"console": console, "source": source, "captured_at": now}
-    _write_text(folder / "capture.json", json.dumps(meta, indent=1) + "\n")
-    return folder
+    _write_text(folder / "screen.svg", screen.svg(title, rows))
+
+
+def _write_last(path: Path, text: str) -> None:
+    """The file that says the folder is complete: written whole or not at all."""
+    partial = path.with_name(f".{path.name}.partial")
+    _write_text(partial, text)
+    partial.replace(path)
 
 
 # How much of the recording an incident keeps: about 25,000 lines of console, the whole

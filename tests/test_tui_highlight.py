@@ -69,3 +69,21 @@ def test_zero_width_characters_do_not_blank_the_rest_of_a_line() -> None:
     emulator.queue("ab\u200bcd efgh\ufeffij".encode())
     emulator.process()
     assert emulator.text_rows()[0] == "ab\ufffdcd efgh\ufffdij"
+
+
+def test_scrollback_lines_keep_colours_and_drop_every_other_escape() -> None:
+    from tui.ansi import styled_line
+
+    text = styled_line(
+        b"\x1b[1;31mred\x1b[0m \x1b]8;;http://x.invalid/\x1b\\link\x1b]8;;\x1b\\"
+        b" \x1b]0;title\x07\x1b[97;44mA\x1b[49mB\x1b[38;2;1;2;3mT\r"
+    )
+    assert text.plain == "red link AB" + "T"
+    styles = {text.plain[s.start : s.end]: str(s.style) for s in text.spans}
+    assert styles == {
+        "red": "bold red",
+        "A": "bright_white on blue",
+        "B": "bright_white",
+        "T": "#010203",
+    }
+    assert all(span.style.link is None for span in text.spans)  # type: ignore[union-attr]

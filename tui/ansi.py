@@ -44,55 +44,46 @@ def _extended(codes: list[int], i: int) -> tuple[str | None, int]:
     return None, len(codes)
 
 
+# SGR codes that set attributes, as data: code -> the (state index, value) pairs it sets.
+_FG, _BG, _BOLD, _DIM, _ITALIC, _UNDERLINE, _REVERSE = range(7)
+_SGR: dict[int, tuple[tuple[int, object], ...]] = {
+    1: ((_BOLD, True),),
+    2: ((_DIM, True),),
+    3: ((_ITALIC, True),),
+    4: ((_UNDERLINE, True),),
+    7: ((_REVERSE, True),),
+    22: ((_BOLD, False), (_DIM, False)),
+    23: ((_ITALIC, False),),
+    24: ((_UNDERLINE, False),),
+    27: ((_REVERSE, False),),
+    39: ((_FG, None),),
+    49: ((_BG, None),),
+    **{30 + k: ((_FG, name),) for k, name in enumerate(_BASIC)},
+    **{40 + k: ((_BG, name),) for k, name in enumerate(_BASIC)},
+    **{90 + k: ((_FG, f"bright_{name}"),) for k, name in enumerate(_BASIC)},
+    **{100 + k: ((_BG, f"bright_{name}"),) for k, name in enumerate(_BASIC)},
+}
+
+
 def _apply_sgr(state: tuple, params: str) -> tuple:  # type: ignore[type-arg]
-    fg, bg, bold, dim, italic, underline, reverse = state
     try:
         codes = [int(p) if p else 0 for p in re.split("[;:]", params)[:32]] if params else [0]
     except ValueError:
         return state
+    attrs = list(state)
     i = 0
     while i < len(codes):
         code = codes[i]
         i += 1
         if code == 0:
-            fg, bg, bold, dim, italic, underline, reverse = _PLAIN
-        elif code == 1:
-            bold = True
-        elif code == 2:
-            dim = True
-        elif code == 3:
-            italic = True
-        elif code == 4:
-            underline = True
-        elif code == 7:
-            reverse = True
-        elif code == 22:
-            bold = dim = False
-        elif code == 23:
-            italic = False
-        elif code == 24:
-            underline = False
-        elif code == 27:
-            reverse = False
-        elif 30 <= code <= 37:
-            fg = _BASIC[code - 30]
-        elif 90 <= code <= 97:
-            fg = "bright_" + _BASIC[code - 90]
-        elif 40 <= code <= 47:
-            bg = _BASIC[code - 40]
-        elif 100 <= code <= 107:
-            bg = "bright_" + _BASIC[code - 100]
-        elif code == 39:
-            fg = None
-        elif code == 49:
-            bg = None
+            attrs = list(_PLAIN)
         elif code in (38, 48):
             colour, i = _extended(codes, i - 1)
-            if code == 38:
-                fg = colour
-            else:
-                bg = colour
-    return (fg, bg, bold, dim, italic, underline, reverse)
+            attrs[_FG if code == 38 else _BG] = colour
+        else:
+            for index, value in _SGR.get(code, ()):
+                attrs[index] = value
+    return tuple(attrs)
 
 
 @lru_cache(maxsize=512)
