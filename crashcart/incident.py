@@ -11,14 +11,14 @@ report.json is complete.
 from __future__ import annotations
 
 import json
+import os
 import re
-import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from crashcart.kernel.report import CrashReport
-from crashcart.recorder import Recorder, make_private_dir, open_private
+from crashcart.recorder import RecordingExtent, make_private_dir, open_private
 from crashcart.terminal import ScreenSource
 
 
@@ -33,7 +33,7 @@ def write_incident(
     console: str,
     report: CrashReport,
     *,
-    recorder: Recorder | None,
+    recording: RecordingExtent | None,
     screen: ScreenSource | None,
     at: float | None = None,
     source: str | None = None,
@@ -41,8 +41,8 @@ def write_incident(
     """Write the incident folder under `root`; returns its path."""
     now = time.time() if at is None else at
     folder = _new_folder(root / incident_dir_name(console, report, now))
-    if recorder is not None:
-        _write_recording(recorder, folder)
+    if recording is not None:
+        _write_recording(recording, folder)
     if screen is not None:
         _write_screen(screen, folder, f"{console}: {report.title}")
     _write_text(folder / "oops.txt", report.text)
@@ -57,7 +57,7 @@ def write_capture(
     root: Path,
     console: str,
     *,
-    recorder: Recorder | None,
+    recording: RecordingExtent | None,
     screen: ScreenSource,
     at: float | None = None,
     source: str | None = None,
@@ -70,8 +70,8 @@ def write_capture(
     now = time.time() if at is None else at
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
     folder = _new_folder(root / f"{stamp}-{console}-capture")
-    if recorder is not None:
-        _write_recording(recorder, folder)
+    if recording is not None:
+        _write_recording(recording, folder)
     _write_screen(screen, folder, f"{console}: screen capture")
     meta = {"console": console, "source": source, "captured_at": now}
     _write_last(folder / "capture.json", json.dumps(meta, indent=1) + "\n")
@@ -88,10 +88,17 @@ def _new_folder(base: Path) -> Path:
     return make_private_dir(folder)
 
 
-def _write_recording(recorder: Recorder, folder: Path) -> None:
-    recorder.flush(sync=True)
-    _copy_log_tail(recorder, folder / "console.log")
-    _copy_cast_tail(recorder.current.cast, folder / "console.cast")
+def _write_recording(recording: RecordingExtent, folder: Path) -> None:
+    # The recording itself reaches the disk first: an incident must not outlive its evidence.
+    # fsync works on any descriptor of the file, so the recorder's own ones are left alone.
+    for path in (recording.logs[-1][0], recording.cast):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    _copy_log_tail(recording.logs, folder / "console.log")
+    _copy_cast_tail(recording.cast, recording.cast_size, folder / "console.cast")
 
 
 def _write_screen(screen: ScreenSource, folder: Path, title: str) -> None:
@@ -113,34 +120,43 @@ def _write_last(path: Path, text: str) -> None:
 INCIDENT_RECORDING_TAIL = 2 << 20
 
 
-def _copy_log_tail(recorder: Recorder, dest: Path) -> None:
+def _copy_log_tail(logs: tuple[tuple[Path, int], ...], dest: Path) -> None:
     """The last INCIDENT_RECORDING_TAIL bytes of the recording (across rotated files)."""
     remaining = INCIDENT_RECORDING_TAIL
-    parts: list[tuple[Path, int]] = []
-    for files in reversed(recorder.files):
-        size = files.log.stat().st_size
+    parts: list[tuple[Path, int, int]] = []
+    for path, size in reversed(logs):
         take = min(size, remaining)
-        parts.append((files.log, size - take))
+        parts.append((path, size - take, take))
         remaining -= take
         if remaining <= 0:
             break
     with open_private(dest, "wb") as out:
-        for path, offset in reversed(parts):
+        for path, offset, length in reversed(parts):
             with path.open("rb") as src:
                 src.seek(offset)
-                shutil.copyfileobj(src, out)
+                _copy_exactly(src, out, length)
 
 
-def _copy_cast_tail(cast: Path, dest: Path) -> None:
-    """The .cast's header and its last events, up to INCIDENT_RECORDING_TAIL bytes."""
+def _copy_cast_tail(cast: Path, size: int, dest: Path) -> None:
+    """The .cast's header and its events up to `size`, the last INCIDENT_RECORDING_TAIL bytes."""
     with cast.open("rb") as src, open_private(dest, "wb") as out:
         header = src.readline()
         out.write(header)
-        start = max(len(header), cast.stat().st_size - INCIDENT_RECORDING_TAIL)
+        start = max(len(header), size - INCIDENT_RECORDING_TAIL)
         src.seek(start)
         if start > len(header):
-            src.readline()  # resume at an event boundary
-        shutil.copyfileobj(src, out)
+            start += len(src.readline())  # resume at an event boundary
+        _copy_exactly(src, out, max(size - start, 0))
+
+
+def _copy_exactly(src: IO[bytes], out: IO[bytes], length: int) -> None:
+    """`length` bytes (or what there is): the file may have grown since its extent was taken."""
+    while length > 0:
+        block = src.read(min(length, 1 << 20))
+        if not block:
+            return
+        out.write(block)
+        length -= len(block)
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -46,6 +46,20 @@ class RecordingFiles:
     cast: Path
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingExtent:
+    """Where a recording stood at one moment: each `.log` with its length then, and the `.cast`.
+
+    Taken on the event loop (it flushes Python's buffers), then handed to a thread that copies
+    exactly that much while the recorder keeps writing: nothing in a thread touches the
+    recorder's open files.
+    """
+
+    logs: tuple[tuple[Path, int], ...]
+    cast: Path
+    cast_size: int
+
+
 class Recorder:
     """Writes one console's bytes to `.log` + `.cast` in `directory`, rotating by size."""
 
@@ -119,6 +133,18 @@ class Recorder:
         self.bytes_written += len(data)
         self.total_bytes += len(data)
         self._maybe_sync()
+
+    def extent(self) -> RecordingExtent:
+        """The recording so far (pushed to the kernel first), for a copy made elsewhere."""
+        for f in (self._log, self._cast):
+            if f is not None:
+                f.flush()
+        open_file = self.current if self._log is not None else None
+        logs = tuple(
+            (files.log, self.bytes_written if files is open_file else files.log.stat().st_size)
+            for files in self.files
+        )
+        return RecordingExtent(logs, self.current.cast, self.current.cast.stat().st_size)
 
     def mark(self, label: str, at: float | None = None, **fields: Any) -> None:
         """A marker in the `.cast` and a line in events.jsonl (gaps, reconnects, crashes)."""

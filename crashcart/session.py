@@ -18,7 +18,7 @@ from connectors import Chunk, Connector, Gap, StateChange
 from crashcart.incident import write_incident
 from crashcart.kernel import CrashCompleted, CrashParser, CrashReport
 from crashcart.kernel.parser import ParserEvent
-from crashcart.recorder import DEFAULT_MAX_BYTES, Recorder, make_private_dir
+from crashcart.recorder import DEFAULT_MAX_BYTES, Recorder, RecordingExtent, make_private_dir
 from crashcart.terminal import ScreenSource, ScreenTail
 
 # After this much silence, an open crash that has said its last word is completed: a box that
@@ -44,11 +44,14 @@ class ConsoleState:
 
 @dataclass(frozen=True, slots=True)
 class ConsoleOutput:
-    """Bytes as they arrived (only with `stream=True`: a live view draws them)."""
+    """Bytes as they arrived (only with `stream=True`: a live view draws them), and where the
+    recording holds them (`log` at `offset`), for a scrollback that reads them back."""
 
     console: str
     data: bytes
     at: float
+    log: Path
+    offset: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,19 @@ class CrashProgress:
 SessionEvent = CrashDetected | ConsoleState | ConsoleOutput | CrashProgress
 EventHandler = Callable[[SessionEvent], Awaitable[None] | None]
 # What an incident shows as the screen: a live view passes its own picture of the console.
-ScreenSnapshot = Callable[[str], ScreenSource]
+ScreenSnapshot = Callable[[], ScreenSource]
+IncidentJob = tuple[CrashReport, float, ScreenSource, RecordingExtent]
+
+
+def _end_of_line(data: bytes, lines: int) -> int:
+    """The offset just after the `lines`-th newline of `data` (0 for none, len for too few)."""
+    end = 0
+    for _ in range(lines):
+        nl = data.find(b"\n", end)
+        if nl < 0:
+            return len(data)
+        end = nl + 1
+    return end
 
 
 class Session:
@@ -98,6 +113,8 @@ class Session:
         self._stream = stream
         self._snapshot = snapshot
         self._last_data = time.monotonic()
+        self._pending: asyncio.Queue[IncidentJob | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Consume the connector until it ends or the task is cancelled; always closes cleanly."""
@@ -127,51 +144,85 @@ class Session:
             await self._shutdown()
 
     async def _on_chunk(self, chunk: Chunk) -> None:
-        self.recorder.write(chunk.data, chunk.at)
-        self.screen.feed(chunk.data)
+        data = chunk.data
+        self.recorder.write(data, chunk.at)
+        where = (self.recorder.current.log, self.recorder.bytes_written - len(data))
         self._last_data = time.monotonic()
-        events = self.parser.feed(chunk.data)
-        if self._stream:
-            await self._emit(ConsoleOutput(self.name, chunk.data, chunk.at))
-        await self._parser_events(events, chunk.at)
-
-    async def _parser_events(self, events: list[ParserEvent], at: float | None) -> None:
-        for event in events:
-            if self._stream:
-                await self._emit(CrashProgress(self.name, event))
+        lines_before = self.parser.line_count
+        shown = 0
+        for event in self.parser.feed(data):
             if isinstance(event, CrashCompleted):
-                await self._incident(event.report, time.time() if at is None else at)
+                # The screen of an incident is the screen as the crash's last line left it, not
+                # as the rest of a large chunk (the next boot, say) would leave it.
+                cut = _end_of_line(data, event.report.end_line - lines_before)
+                if cut > shown:
+                    await self._show(data[shown:cut], where, shown, chunk.at)
+                    shown = cut
+            await self._parser_event(event, chunk.at)
+        if shown < len(data):
+            await self._show(data[shown:], where, shown, chunk.at)
+
+    async def _show(self, data: bytes, where: tuple[Path, int], at_offset: int, at: float) -> None:
+        """Bytes reach the screens (and a live view) in stream order, split at crash ends."""
+        self.screen.feed(data)
+        if self._stream:
+            log, chunk_offset = where
+            await self._emit(ConsoleOutput(self.name, data, at, log, chunk_offset + at_offset))
+
+    async def _parser_event(self, event: ParserEvent, at: float | None) -> None:
+        if self._stream:
+            await self._emit(CrashProgress(self.name, event))
+        if isinstance(event, CrashCompleted):
+            self._incident(event.report, time.time() if at is None else at)
 
     async def _idle_watch(self) -> None:
         while True:
             await asyncio.sleep(IDLE_COMPLETE_SECONDS / 2)
             if self.parser.in_crash and time.monotonic() - self._last_data >= IDLE_COMPLETE_SECONDS:
-                await self._parser_events(self.parser.flush_idle(), None)
+                for event in self.parser.flush_idle():
+                    await self._parser_event(event, None)
 
-    async def _incident(self, report: CrashReport, at: float) -> None:
+    def _incident(self, report: CrashReport, at: float) -> None:
+        """Take the screen and the recording's extent now; write the folder in the background.
+
+        The writing (copying the recording's tail, fsync, rendering) takes tens of
+        milliseconds; a burst of crashes must not hold up the console while it happens.
+        """
         self.recorder.mark(f"crash: {report.title}", at, kind=report.kind)
         screen: ScreenSource
         if self._snapshot is not None:
-            screen = self._snapshot(f"{self.name}: {report.title}")
+            screen = self._snapshot()
         else:
-            # The screen as it is now, copied here: chunks may keep arriving while the thread
-            # works.
+            # A copy of the tail: chunks keep arriving while the writer works.
             tail = ScreenTail(self.screen.columns, self.screen.rows)
             tail.feed(self.screen.tail())
             screen = tail
-        # In a thread: copying the recording so far must not stall the other consoles.
-        folder = await asyncio.to_thread(
-            write_incident,
-            self.record_dir / "incidents",
-            self.name,
-            report,
-            recorder=self.recorder,
-            screen=screen,
-            at=at,
-            source=self.connector.url,
-        )
-        self.incidents.append(folder)
-        await self._emit(CrashDetected(self.name, report, folder, at))
+        job = (report, at, screen, self.recorder.extent())
+        if self._writer is None:
+            self._writer = asyncio.create_task(
+                self._write_incidents(), name=f"incidents {self.name}"
+            )
+        self._pending.put_nowait(job)
+
+    async def _write_incidents(self) -> None:
+        """One folder at a time, in crash order; each announced once it is complete."""
+        while True:
+            job = await self._pending.get()
+            if job is None:
+                return
+            report, at, screen, recording = job
+            folder = await asyncio.to_thread(
+                write_incident,
+                self.record_dir / "incidents",
+                self.name,
+                report,
+                recording=recording,
+                screen=screen,
+                at=at,
+                source=self.connector.url,
+            )
+            self.incidents.append(folder)
+            await self._emit(CrashDetected(self.name, report, folder, at))
 
     async def _emit(self, event: SessionEvent) -> None:
         if self._on_event is None:
@@ -184,6 +235,10 @@ class Session:
         """Close the line, then report a crash the stream ended inside of, then flush."""
         with contextlib.suppress(Exception):
             await self.connector.close()
-        await self._parser_events(self.parser.close(), None)
+        for event in self.parser.close():
+            await self._parser_event(event, None)
+        if self._writer is not None:  # every incident is complete before the session ends
+            self._pending.put_nowait(None)
+            await self._writer
         self.recorder.mark("closed: recording ended", state="closed")
         self.recorder.close()

@@ -30,23 +30,6 @@ class ScreenSource(Protocol):
     def svg(self, title: str, rows: list[str] | None = None) -> str: ...
 
 
-class StaticScreen:
-    """A screen already rendered elsewhere (the live view's own rows and SVG export)."""
-
-    def __init__(self, rows: list[str], svg: str) -> None:
-        self._rows = rows
-        self._svg = svg
-
-    def render(self) -> list[str]:
-        return list(self._rows)
-
-    def text(self, rows: list[str] | None = None) -> str:
-        return "\n".join(self._rows if rows is None else rows) + "\n"
-
-    def svg(self, title: str, rows: list[str] | None = None) -> str:
-        return self._svg
-
-
 class ScreenTail:
     """Remembers the last `TAIL_BYTES` of a console and renders them on demand."""
 

@@ -92,7 +92,9 @@ def test_incident_folder_holds_the_whole_story(tmp_path: Path, qemu_corpus: Path
     rec.write(data, at=5.0)
     screen.feed(data)
     report = analyze_bytes(data)[0]
-    folder = write_incident(tmp_path / "incidents", "web01", report, recorder=rec, screen=screen)
+    folder = write_incident(
+        tmp_path / "incidents", "web01", report, recording=rec.extent(), screen=screen
+    )
     rec.close()
     names = sorted(p.name for p in folder.iterdir())
     assert names == sorted(

@@ -51,7 +51,7 @@ def bare(tmp_path: Path, qemu_corpus: Path) -> Path:
     """An incident as `watch` writes it without a recorder or screen: report.json, oops.txt."""
     report = analyze_bytes((qemu_corpus / f"{CAPTURE}.log").read_bytes())[0]
     assert report.module == "crashme"
-    return write_incident(tmp_path, "web01", report, recorder=None, screen=None, at=1_700_000_000)
+    return write_incident(tmp_path, "web01", report, recording=None, screen=None, at=1_700_000_000)
 
 
 @pytest.fixture

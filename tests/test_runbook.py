@@ -76,7 +76,7 @@ def crash_report(qemu_corpus: Path) -> CrashReport:
 @pytest.fixture
 def incident(tmp_path: Path, crash_report: CrashReport) -> Path:
     return write_incident(
-        tmp_path, "web01", crash_report, recorder=None, screen=None, at=1_700_000_000
+        tmp_path, "web01", crash_report, recording=None, screen=None, at=1_700_000_000
     )
 
 

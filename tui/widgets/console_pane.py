@@ -31,7 +31,6 @@ from crashcart.session import (
     Session,
     SessionEvent,
 )
-from crashcart.terminal import StaticScreen
 from tui.highlight import Highlights
 from tui.linestore import LineStore
 from tui.screens.confirm import ConfirmScreen
@@ -133,7 +132,7 @@ class ConsolePane(Widget):
             columns=view.emulator.columns,
             rows=view.emulator.rows,
             stream=True,
-            snapshot=self._snapshot,
+            snapshot=self.view.snapshot,
         )
         self.status.recording = str(self.session.recorder.current.log)
         try:
@@ -180,7 +179,7 @@ class ConsolePane(Widget):
 
     async def _on_event(self, event: SessionEvent) -> None:
         if isinstance(event, ConsoleOutput):
-            self._on_output(event.data)
+            self._on_output(event)
         elif isinstance(event, CrashProgress):
             self._on_crash_progress(event.event)
         elif isinstance(event, CrashDetected):
@@ -197,13 +196,11 @@ class ConsolePane(Widget):
             self._on_state(event.state, event.detail)
         self._status_dirty = True
 
-    def _on_output(self, data: bytes) -> None:
-        assert self.session is not None
-        recorder = self.session.recorder
-        self.store.append(data, recorder.current.log, recorder.bytes_written - len(data))
-        self.status.bytes_in += len(data)
-        self.view.feed(data)
-        if self.scrollback.display and self.query_one(ContentSwitcher).current == "scrollback":
+    def _on_output(self, output: ConsoleOutput) -> None:
+        self.store.append(output.data, output.log, output.offset)
+        self.status.bytes_in += len(output.data)
+        self.view.feed(output.data)
+        if self.query_one(ContentSwitcher).current == "scrollback":
             self.scrollback.grow()
 
     def _on_crash_progress(self, event: CrashStarted | CrashGrew | CrashCompleted) -> None:
@@ -275,21 +272,16 @@ class ConsolePane(Widget):
     # -- commands -----------------------------------------------------------------------------
     def capture(self) -> None:
         """Write the screen (and the recording so far) to a capture folder now."""
-        recorder = self.session.recorder if self.session is not None else None
+        recording = self.session.recorder.extent() if self.session is not None else None
         folder = write_capture(
             self.record_dir / "captures",
             self.connector.name,
-            recorder=recorder,
-            screen=self._snapshot(f"{self.connector.name}: screen capture"),
+            recording=recording,
+            screen=self.view.snapshot(),
             source=self.connector.url,
         )
         self.captures.append(folder)
         self.notify(f"screen captured to {folder}", title="capture", timeout=10)
-
-    def _snapshot(self, title: str) -> StaticScreen:
-        view = self.view
-        view.flush()
-        return StaticScreen(view.screen_rows(), view.export_svg(title))
 
     async def sysrq(self) -> None:
         can_break, reason = _can_break(self.connector)

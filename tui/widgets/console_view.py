@@ -166,22 +166,16 @@ class ConsoleView(Widget, can_focus=True):
     def screen_rows(self) -> list[str]:
         return self.emulator.text_rows()
 
-    def export_svg(self, title: str) -> str:
-        """The console as drawn (colours and highlights) as an SVG, the way Textual exports."""
+    def snapshot(self) -> DrawnScreen:
+        """The screen exactly as drawn now (pending bytes drawn first), to be saved later."""
         self.flush()
-        console = Console(
-            width=self.emulator.columns,
-            file=io.StringIO(),
-            force_terminal=True,
-            color_system="truecolor",
-            record=True,
-            legacy_windows=False,
-        )
         base = Style(color="#d0d0d0", bgcolor="black")
-        for y in range(self.emulator.rows):
-            strip = self.render_line(y).adjust_cell_length(self.emulator.columns)
-            console.print(_segments_text(strip, base), end="\n")
-        return console.export_svg(title=title)
+        columns = self.emulator.columns
+        lines = [
+            _segments_text(self.render_line(y).adjust_cell_length(columns), base)
+            for y in range(self.emulator.rows)
+        ]
+        return DrawnScreen(self.screen_rows(), lines, columns)
 
     # -- keys out ---------------------------------------------------------------------------
     async def on_key(self, event: events.Key) -> None:
@@ -224,3 +218,36 @@ def _segments_text(strip: Strip, base: Style) -> Text:
     for segment in strip:
         text.append(segment.text, base + segment.style if segment.style else base)
     return text
+
+
+class DrawnScreen:
+    """A console view's screen as drawn: rows of text, and the styled lines for its picture.
+
+    Taken on the event loop (cheap), rendered to SVG later in the incident writer's thread
+    (Rich's exporter costs more than a frame).
+    """
+
+    def __init__(self, rows: list[str], lines: list[Text], columns: int) -> None:
+        self._rows = rows
+        self._lines = lines
+        self._columns = columns
+
+    def render(self) -> list[str]:
+        return list(self._rows)
+
+    def text(self, rows: list[str] | None = None) -> str:
+        return "\n".join(self._rows if rows is None else rows) + "\n"
+
+    def svg(self, title: str, rows: list[str] | None = None) -> str:
+        """The picture the way Textual exports its screens (Rich's SVG exporter)."""
+        console = Console(
+            width=self._columns,
+            file=io.StringIO(),
+            force_terminal=True,
+            color_system="truecolor",
+            record=True,
+            legacy_windows=False,
+        )
+        for line in self._lines:
+            console.print(line, end="\n")
+        return console.export_svg(title=title)
