@@ -98,6 +98,10 @@ class Connector(abc.ABC):
     #: below what an operator notices in an echo; a flood is read without pause.
     coalesce_seconds: float = 0.03
     coalesce_below: int = 4096
+    #: How many received bytes may wait for the consumer before reading stops: a sender that
+    #: outruns the session (a replay at full speed, a console server flushing hours of buffer)
+    #: is held back by the transport's own flow control instead of filling memory.
+    max_buffered: int = 4 << 20
 
     def __init__(self, url: str, name: str, backoff: Backoff | None = None) -> None:
         self.url = url  # as shown to people: never contains a password
@@ -107,6 +111,8 @@ class Connector(abc.ABC):
         self._closed = False
         self._queue: asyncio.Queue[ConnectorEvent | None] = asyncio.Queue()
         self._pump_task: asyncio.Task[None] | None = None
+        self._buffered = 0  # bytes of Chunks queued and not yet taken by the consumer
+        self._drained = asyncio.Event()
 
     # -- transport-specific -----------------------------------------------------------------
     @abc.abstractmethod
@@ -172,6 +178,9 @@ class Connector(abc.ABC):
             event = await self._queue.get()
             if event is None:
                 return
+            if isinstance(event, Chunk):
+                self._buffered -= len(event.data)
+                self._drained.set()
             yield event
 
     # -- the loop ----------------------------------------------------------------------------
@@ -184,6 +193,10 @@ class Connector(abc.ABC):
                     data = await self._read()
                     if not data:
                         break
+                    while self._buffered >= self.max_buffered:
+                        self._drained.clear()
+                        await self._drained.wait()
+                    self._buffered += len(data)
                     await self._queue.put(Chunk(data, time.time()))
                     if self.coalesce_seconds and len(data) < self.coalesce_below:
                         await asyncio.sleep(self.coalesce_seconds)
