@@ -320,6 +320,15 @@ async def wait_for(test: Callable[[], bool], timeout: float, what: str) -> None:
         await asyncio.sleep(0.01)
 
 
+async def incidents_written(pane: ConsolePane, since: float) -> float:
+    """Seconds from `since` until every crash seen has its incident folder (they are written
+    in the background, after the screen has moved on)."""
+    await wait_for(
+        lambda: len(pane.incidents) >= pane.status.crashes, 60, "every incident to be written"
+    )
+    return round(time.monotonic() - since, 3)
+
+
 async def wait_quiet(pane: ConsolePane, frames: Frames, marker: str, timeout: float) -> float:
     """Wait until the screen is quiescent with `marker` on it; returns the last redraw's time."""
     view = pane.view
@@ -407,6 +416,7 @@ async def _burst(server: Server, record_dir: Path, marker: str) -> dict[str, Any
         last = await wait_quiet(pane, frames, marker, timeout=120)
         cpu_percent = cpu.percent()
         stalls.stop()
+        incidents_after = await incidents_written(pane, t0)
         drawn = frames.between(t0, last)
         seconds = last - t0
         gaps = [b - a for a, b in itertools.pairwise(drawn)]
@@ -414,6 +424,7 @@ async def _burst(server: Server, record_dir: Path, marker: str) -> dict[str, Any
         return {
             "loadavg": load,
             "seconds_to_quiet": round(seconds, 3),
+            "seconds_to_incidents": incidents_after,
             "sendall_seconds": round(sent["t_sent"] - t0, 3),
             "frames": len(drawn),
             "fps": round(len(drawn) / seconds, 1) if seconds > 0 else 0.0,
@@ -607,6 +618,7 @@ async def _memory(log: Path, record_dir: Path, marker: str) -> dict[str, Any]:
             await wait_for(lambda: pane.status.state == "ended", 3600, "the end of the replay")
             done = time.monotonic()
             await wait_quiet(pane, frames, marker, timeout=60)
+            await incidents_written(pane, t0)
         finally:
             sampler.stop()
         rss_after = sampler.rss()
@@ -649,9 +661,12 @@ def rows(results: dict[str, Any]) -> Iterator[tuple[str, str, str, str]]:
             + (f", closest {gap} ms apart" if (gap := b["min_frame_gap_ms"]) is not None else ""),
             f"{b['fps']:.1f} fps",
             f"<= {MAX_FPS} fps",
-            verdict(b["fps"] <= MAX_FPS),
+            # The cap is on the rate: no two redraws closer than a frame (a single redraw in a
+            # short burst is not "46 fps").
+            verdict(gap is None or gap >= 1000 / MAX_FPS - 1),
         )
         yield ("  worst event-loop stall", f"{b['worst_loop_stall_ms']} ms", "", "")
+        yield ("  every incident written after", f"{b['seconds_to_incidents']:.3f} s", "", "")
     if "latency" in results:
         lat = results["latency"]
         yield (

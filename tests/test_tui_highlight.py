@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from textual.strip import Strip
+
 from tui.emulator import Emulator
 from tui.highlight import STYLES, Role, classify, spans
 
@@ -87,3 +91,40 @@ def test_scrollback_lines_keep_colours_and_drop_every_other_escape() -> None:
         "T": "#010203",
     }
     assert all(span.style.link is None for span in text.spans)  # type: ignore[union-attr]
+
+
+# -- the row cache follows scrolls exactly -----------------------------------------------------
+
+_PIECES = [
+    b"plain line\r\n",
+    b"\x1b[31mred\x1b[0m and \x1b[1;44mbold on blue\x1b[0m\r\n",
+    b"no newline ",
+    b"\n",
+    b"\r\n",
+    b"\x1b[2;4r",  # scroll region rows 2-4
+    b"\x1b[r",  # whole screen again
+    b"\x1b[6;1H",  # cursor to the last row
+    b"\x1b[1;1H",
+    b"\x1bM",  # reverse index
+    b"\x1b[2K",
+    b"\x1b[J",
+    b"\x1b[3L",
+    b"\x1b[2M",
+    "wide \u4e2d\u6587 text\r\n".encode(),
+    b"x" * 25 + b"\r\n",  # wraps
+]
+
+
+@given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=12), min_size=1, max_size=12))
+@settings(max_examples=150, deadline=None)
+def test_cached_rows_equal_freshly_drawn_rows(batches: list[list[bytes]]) -> None:
+    # The emulator moves its cached rows with each scroll instead of redrawing them all;
+    # after any mix of output, scroll regions and edits, every cached row must be the row a
+    # fresh draw of the same cells gives.
+    emulator = Emulator(20, 6, lambda _: None)
+    for batch in batches:
+        emulator.queue(b"".join(batch))
+        emulator.process()
+        for y in range(emulator.rows):
+            fresh = Strip(emulator._segments(y), emulator.columns)
+            assert list(emulator.strip(y)) == list(fresh), (y, batch)

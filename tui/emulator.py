@@ -24,7 +24,8 @@ from crashcart.safetext import BIDI_CONTROLS
 
 # A frame never feeds pyte more than this; beyond it the screen fast-forwards to the tail.
 FEED_BUDGET = 16 * 1024
-# What is kept of a burst that outran the budget: a 40-row screen of kernel lines is ~4 KiB.
+# The most that is kept of a burst that outran the budget: its last screenful of lines, which
+# for a 40-row screen of kernel lines is ~4 KiB.
 FAST_FORWARD_TAIL = 8 * 1024
 # A box can ask "where is the cursor?" in a loop; answers beyond this rate are dropped so a
 # hostile host cannot turn the view into a flood source.
@@ -105,6 +106,7 @@ class _Screen(pyte.Screen):
         self._reply = reply
         self._reply_window = 0.0
         self._replies = 0
+        self.scrolls: list[tuple[int, int]] = []  # (top, bottom) of each scroll since asked
 
     def write_process_input(self, data: str) -> None:
         now = time.monotonic()
@@ -126,6 +128,20 @@ class _Screen(pyte.Screen):
         if kwargs.get("private"):
             modes_ = tuple(m for m in modes_ if m != 3)
         super().reset_mode(*modes_, **kwargs)
+
+    def index(self) -> None:
+        top, bottom = self.margins or pyte.screens.Margins(0, self.lines - 1)
+        if self.cursor.y != bottom:
+            super().index()
+            return
+        # A scroll: pyte marks every row dirty, though the rows only moved up by one. Keep
+        # the dirty marks where the rows went, so the view redraws only what changed.
+        moved = {y - 1 if top < y <= bottom else y for y in self.dirty if y != top}
+        super().index()
+        self.dirty.clear()
+        self.dirty.update(moved)
+        self.dirty.add(bottom)
+        self.scrolls.append((top, bottom))
 
     def draw(self, data: str) -> None:
         # pyte 0.8 stops drawing a run of text at a zero-width character that is not a
@@ -188,10 +204,7 @@ class Emulator:
         self._pending.clear()
         self._pending_size = 0
         if len(data) > FEED_BUDGET:
-            cut = len(data) - FAST_FORWARD_TAIL
-            # Start the tail at a line start so the screen resumes on a clean line.
-            newline = data.find(b"\n", cut)
-            start = newline + 1 if 0 <= newline < len(data) - 1 else cut
+            start = self._screenful_start(data)
             self.skipped_bytes += start
             data = data[start:]
             if not data.startswith(b"\r"):
@@ -210,11 +223,41 @@ class Emulator:
                     self._stream.feed(line)
                 except Exception:
                     self._stream = pyte.ByteStream(self.screen)
+        self._follow_scrolls()
         dirty = set(self.screen.dirty)
         self.screen.dirty.clear()
         for row in dirty:
             self._strips.pop(row, None)
         return dirty
+
+    def _screenful_start(self, data: bytes) -> int:
+        """Where the last screenful of a burst starts: after the (rows+1)-th newline from the
+        end (each line fills at least one row), at a line start, within FAST_FORWARD_TAIL."""
+        floor = len(data) - FAST_FORWARD_TAIL
+        at = len(data)
+        for _ in range(self.rows + 1):
+            at = data.rfind(b"\n", floor, at)
+            if at < 0:
+                # Few newlines in the tail (long lines, or escape-drawn screens): resume at the
+                # first line start within it.
+                newline = data.find(b"\n", floor)
+                return newline + 1 if 0 <= newline < len(data) - 1 else floor
+        return at + 1
+
+    def _follow_scrolls(self) -> None:
+        """Move cached rows up with the screen: a line of output costs one new row, not 40."""
+        scrolls = self.screen.scrolls
+        if len(scrolls) >= self.rows:
+            self._strips.clear()
+        else:
+            for top, bottom in scrolls:
+                strips = self._strips
+                self._strips = {
+                    (y - 1 if top < y <= bottom else y): strip
+                    for y, strip in strips.items()
+                    if y != top
+                }
+        scrolls.clear()
 
     def resize(self, columns: int, rows: int) -> None:
         if columns == self.columns and rows == self.rows:
@@ -223,8 +266,7 @@ class Emulator:
         self._strips.clear()
 
     def row_text(self, row: int) -> str:
-        line = self.screen.buffer[row]
-        return "".join(line[x].data for x in range(self.columns)).translate(_UNSAFE)
+        return self.strip(row).text
 
     def text_rows(self) -> list[str]:
         return [self.row_text(y).rstrip() for y in range(self.rows)]

@@ -159,6 +159,7 @@ class Highlights:
         self._pieces: dict[str, tuple[CrashLine, int]] = {}
         self._pieces_columns = 0
         self.crash_starts: list[int] = []  # header line numbers, in order
+        self.version = 0
 
     def started(self, crash_id: int, number: int, text: str) -> CrashLine:
         self.crash_starts.append(number)
@@ -169,6 +170,7 @@ class Highlights:
         return self._add(CrashLine(crash_id, number, text, role))
 
     def _add(self, line: CrashLine) -> CrashLine:
+        self.version += 1  # drawn rows may now match a crash line
         self.by_number[line.number] = line
         key = line.text.rstrip()
         if key:

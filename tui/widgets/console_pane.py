@@ -79,6 +79,10 @@ class ConsolePane(Widget):
         self.session: Session | None = None
         self.status = ConsoleStatus(_transport(connector), connector.url)
         self.read_only = not _can_type(connector)
+        # The connector's 30 ms batching after small reads saves CPU across a fleet (`watch`);
+        # an operator watching a handful of consoles wants every echo and line at once, and
+        # the view batches its redraws itself.
+        connector.coalesce_seconds = 0
         self.incidents: list[Path] = []
         self.captures: list[Path] = []
         self.reports: list[CrashReport] = []

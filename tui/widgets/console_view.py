@@ -25,7 +25,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from tui.emulator import Emulator
-from tui.highlight import Highlights, clip_spans, spans
+from tui.highlight import CrashLine, Highlights, clip_spans, spans
 from tui.keys import LEADER_KEY, encode_key
 
 MAX_FPS = 30
@@ -50,6 +50,24 @@ def overlay(strip: Strip, row_spans: list[tuple[int, int, Style]]) -> Strip:
             piece = Strip(list(Segment.apply_style(piece, post_style=style)), piece.cell_length)
         out.append(piece)
     return Strip.join(out)
+
+
+# A row as a capture keeps it: its cells, the crash line drawn on it (and where in that line
+# the row starts), and the cursor's column (-1: none).
+DrawnRow = tuple[Strip, tuple[CrashLine, int] | None, int]
+
+
+def draw_row(
+    base: Strip, found: tuple[CrashLine, int] | None, cursor_x: int, columns: int
+) -> Strip:
+    """A screen row as shown: the crash highlighting and the cursor laid over its cells."""
+    strip = base
+    if found is not None:
+        line, offset = found
+        strip = overlay(strip, clip_spans(spans(line.text, line.role), offset, columns))
+    if cursor_x >= 0:
+        strip = overlay(strip, [(cursor_x, cursor_x + 1, _CURSOR)])
+    return strip
 
 
 class ConsoleView(Widget, can_focus=True):
@@ -98,7 +116,9 @@ class ConsoleView(Widget, can_focus=True):
         self.leader_pending = False
         self._flush_timer: Timer | None = None
         self._last_frame = 0.0
+        self._unpainted = False  # the screen state moved on without a paint yet
         self.frames = 0  # redraws, for the benchmark's frame-rate figure
+        self._drawn: dict[int, tuple[Strip, tuple[int, int, int], Strip]] = {}
         self.on_frame: Callable[[], None] | None = None
 
     def _reply(self, data: bytes) -> None:
@@ -108,30 +128,39 @@ class ConsoleView(Widget, can_focus=True):
     # -- bytes in ---------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
         self.emulator.queue(data)
+        self._paint_soon()
+
+    def _paint_soon(self) -> None:
+        """Paint at the next frame: at most MAX_FPS a second, at once after a quiet spell."""
         if self._flush_timer is None:
             # Textual's timers divide by their interval: never ask for zero.
             wait = max(0.002, self._last_frame + 1 / MAX_FPS - time.monotonic())
-            self._flush_timer = self.set_timer(wait, self._flush)
+            self._flush_timer = self.set_timer(wait, self._paint)
 
-    def _flush(self) -> None:
+    def _paint(self) -> None:
         self._flush_timer = None
-        self.flush()
-
-    def flush(self) -> None:
-        """Draw what is pending now (a capture wants the screen exact)."""
-        dirty = self.emulator.process()
+        changed = bool(self.emulator.process()) or self._unpainted
+        self._unpainted = False
         self._last_frame = time.monotonic()
-        if dirty:
+        if changed:
             self.frames += 1
             self.refresh()
             if self.on_frame is not None:
                 self.on_frame()
-        if self.emulator.pending and self._flush_timer is None:
-            self._flush_timer = self.set_timer(1 / MAX_FPS, self._flush)
+        if self.emulator.pending:
+            self._paint_soon()
+
+    def catch_up(self) -> None:
+        """Bring the screen state up to every byte received (a capture wants it exact); the
+        painting itself waits for the next frame."""
+        if self.emulator.process():
+            self._unpainted = True
+            self._paint_soon()
 
     def rehighlight(self) -> None:
-        """A crash line arrived after its row was drawn: draw the screen again."""
-        self.refresh()
+        """A crash line arrived after its row was drawn: paint the screen again."""
+        self._unpainted = True
+        self._paint_soon()
 
     # -- drawing ----------------------------------------------------------------------------
     def on_resize(self, event: events.Resize) -> None:
@@ -151,31 +180,46 @@ class ConsoleView(Widget, can_focus=True):
         emulator = self.emulator
         if y >= emulator.rows:
             return Strip.blank(self.size.width)
-        strip = emulator.strip(y)
-        found = self.highlights.for_row(emulator.row_text(y), emulator.columns)
-        if found is not None:
-            line, offset = found
-            row_spans = clip_spans(spans(line.text, line.role), offset, emulator.columns)
-            strip = overlay(strip, row_spans)
+        base = emulator.strip(y)
+        cursor_x = self._cursor_x(y)
+        key = (self.highlights.version, cursor_x, self.size.width)
+        # Textual asks for every row on each refresh; a row whose cells, highlights and cursor
+        # are unchanged is the strip drawn last time (most rows, as output scrolls by).
+        cached = self._drawn.get(y)
+        if cached is not None and cached[0] is base and cached[1] == key:
+            return cached[2]
+        found = self.highlights.for_row(base.text, emulator.columns)
+        strip = draw_row(base, found, cursor_x, emulator.columns).adjust_cell_length(
+            self.size.width
+        )
+        self._drawn[y] = (base, key, strip)
+        return strip
+
+    def _cursor_x(self, y: int) -> int:
+        """The cursor's column on row `y`, or -1 where it is not drawn."""
+        emulator = self.emulator
         cursor = emulator.screen.cursor
         if y == cursor.y and self.has_focus and emulator.cursor_visible:
-            x = min(cursor.x, emulator.columns - 1)
-            strip = overlay(strip, [(x, x + 1, _CURSOR)])
-        return strip.adjust_cell_length(self.size.width)
+            return min(cursor.x, emulator.columns - 1)
+        return -1
 
     def screen_rows(self) -> list[str]:
         return self.emulator.text_rows()
 
     def snapshot(self) -> DrawnScreen:
-        """The screen exactly as drawn now (pending bytes drawn first), to be saved later."""
-        self.flush()
-        base = Style(color="#d0d0d0", bgcolor="black")
-        columns = self.emulator.columns
-        lines = [
-            _segments_text(self.render_line(y).adjust_cell_length(columns), base)
-            for y in range(self.emulator.rows)
-        ]
-        return DrawnScreen(self.screen_rows(), lines, columns)
+        """The screen exactly as drawn now (pending bytes drawn first), to be saved later.
+
+        Only the rows' cells and their highlight are taken here, on the event loop; laying
+        the highlight over them and the picture are left to the incident writer's thread.
+        """
+        self.catch_up()
+        emulator = self.emulator
+        rows: list[DrawnRow] = []
+        for y in range(emulator.rows):
+            base = emulator.strip(y)
+            found = self.highlights.for_row(base.text, emulator.columns)
+            rows.append((base, found, self._cursor_x(y)))
+        return DrawnScreen(rows, emulator.columns)
 
     # -- keys out ---------------------------------------------------------------------------
     async def on_key(self, event: events.Key) -> None:
@@ -221,22 +265,19 @@ def _segments_text(strip: Strip, base: Style) -> Text:
 
 
 class DrawnScreen:
-    """A console view's screen as drawn: rows of text, and the styled lines for its picture.
+    """A console view's screen as drawn: each row's cells, highlight and cursor, from which
+    its text and its picture are made later, in the incident writer's thread (Rich's SVG
+    exporter costs more than a frame)."""
 
-    Taken on the event loop (cheap), rendered to SVG later in the incident writer's thread
-    (Rich's exporter costs more than a frame).
-    """
-
-    def __init__(self, rows: list[str], lines: list[Text], columns: int) -> None:
+    def __init__(self, rows: list[DrawnRow], columns: int) -> None:
         self._rows = rows
-        self._lines = lines
         self._columns = columns
 
     def render(self) -> list[str]:
-        return list(self._rows)
+        return [base.text.rstrip() for base, _, _ in self._rows]
 
     def text(self, rows: list[str] | None = None) -> str:
-        return "\n".join(self._rows if rows is None else rows) + "\n"
+        return "\n".join(self.render() if rows is None else rows) + "\n"
 
     def svg(self, title: str, rows: list[str] | None = None) -> str:
         """The picture the way Textual exports its screens (Rich's SVG exporter)."""
@@ -248,6 +289,8 @@ class DrawnScreen:
             record=True,
             legacy_windows=False,
         )
-        for line in self._lines:
-            console.print(line, end="\n")
+        background = Style(color="#d0d0d0", bgcolor="black")
+        for base, found, cursor_x in self._rows:
+            strip = draw_row(base, found, cursor_x, self._columns)
+            console.print(_segments_text(strip, background), end="\n")
         return console.export_svg(title=title)

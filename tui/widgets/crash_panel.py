@@ -14,11 +14,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from crashcart.kernel import CrashReport
 from crashcart.safetext import clean
+
+REDRAW_DELAY = 0.1
 
 
 @dataclass
@@ -73,6 +76,7 @@ class CrashPanel(VerticalScroll):
         super().__init__(id=id)
         self.entries: dict[int, CrashEntry] = {}
         self.selected: int | None = None
+        self._redraw_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Label("Crashes", classes="section")
@@ -93,8 +97,7 @@ class CrashPanel(VerticalScroll):
     def crash_started(self, crash_id: int, kind: str, header: str, line: int) -> None:
         self.entries[crash_id] = CrashEntry(crash_id, kind, header, line)
         self.selected = crash_id
-        self._refresh_list()
-        self._show()
+        self._redraw_soon()
 
     def crash_completed(
         self, crash_id: int, report: CrashReport, incident: Path | None = None
@@ -109,13 +112,23 @@ class CrashPanel(VerticalScroll):
             entry.incident = incident
         if self.selected is None or self.selected == crash_id:
             self.selected = crash_id
-        self._refresh_list()
-        self._show()
+        self._redraw_soon()
 
     def incident_written(self, report: CrashReport, incident: Path) -> None:
         for entry in self.entries.values():
             if entry.report is report:
                 entry.incident = incident
+        self._redraw_soon()
+
+    def _redraw_soon(self) -> None:
+        # A burst can start and finish dozens of crashes in a second; the tables are filled
+        # once per REDRAW_DELAY, for the crash then selected, not once per event.
+        if self._redraw_timer is None:
+            self._redraw_timer = self.set_timer(REDRAW_DELAY, self._redraw)
+
+    def _redraw(self) -> None:
+        self._redraw_timer = None
+        self._refresh_list()
         self._show()
 
     def _refresh_list(self) -> None:
