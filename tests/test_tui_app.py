@@ -235,3 +235,28 @@ async def test_two_consoles_in_tabs_badge_the_one_that_crashed(
         assert app.panes[0].status.crashes == 0 and app.panes[1].status.crashes == 1
         await pilot.press("t")
         assert tabs.active == "tab-1"
+
+
+@asyncio_test
+async def test_scrollback_never_draws_tabs_or_bidi_controls_from_crash_lines(
+    tmp_path: Path, qemu_corpus: Path
+) -> None:
+    # A crash line as the parser keeps it (TAB and bidi controls survive its cleaning) is
+    # drawn with those characters replaced: on a terminal they move the cursor or reorder text.
+    data = (qemu_corpus / "oops_null_panic.log").read_bytes()
+    data = data.replace(b"Modules linked in:", "Modules linked in:\t\u202e".encode(), 1)
+    log = tmp_path / "tricky.log"
+    log.write_bytes(data)
+    app = replay_app(tmp_path / "rec", log)
+    async with app.run_test(size=SIZE) as pilot:
+        await replay_finished(pilot, app)
+        pane = app.panes[0]
+        await pilot.press("left_square_bracket")
+        await pilot.pause(0.1)
+        scrollback = pane.scrollback
+        number = next(n for n, line in pane.highlights.by_number.items() if "\u202e" in line.text)
+        scrollback.show_line(number - 1)
+        await pilot.pause(0.1)
+        drawn = scrollback.render_line(number - 1 - scrollback.scroll_offset.y).text
+        assert "Modules linked in:" in drawn
+        assert "\t" not in drawn and "\u202e" not in drawn

@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 
 from connectors import Connector, open_connector
 from tui.app import CrashcartApp
+from tui.widgets.console_pane import TOAST_GATHER_SECONDS
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "crashcart" / "data" / "demo" / "gpf_list_poison_panic.cast"
@@ -91,6 +92,7 @@ async def _quiet(pilot: Pilot[int]) -> None:
     app = pilot.app
     assert isinstance(app, CrashcartApp)
     await replay_finished(pilot, app)
+    await pilot.pause(TOAST_GATHER_SECONDS + 0.1)  # the incident toast has been shown
     app.clear_notifications()
     await pilot.pause(0.2)
 

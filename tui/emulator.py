@@ -34,8 +34,9 @@ MAX_REPLIES_PER_SECOND = 20
 DECCKM = 1 << 5
 
 # Every character below 0x20, DEL and the C1 block: none may reach the real terminal as such.
+# A str.translate table that keeps lengths, so highlight offsets still line up.
 # The bidi controls too: they would reorder what the operator reads ("Trojan Source").
-_UNSAFE = {
+UNSAFE_AS_REPLACEMENT = {
     code: "\N{REPLACEMENT CHARACTER}"
     for code in [*range(0x20), *range(0x7F, 0xA0), *map(ord, BIDI_CONTROLS)]
 }
@@ -306,4 +307,4 @@ class Emulator:
             run.append(data)
         if run:
             segments.append(Segment("".join(run), self.styles.get(run_key or ())))
-        return [Segment(seg.text.translate(_UNSAFE), seg.style) for seg in segments]
+        return [Segment(seg.text.translate(UNSAFE_AS_REPLACEMENT), seg.style) for seg in segments]

@@ -14,6 +14,7 @@ from pathlib import Path
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input
@@ -44,6 +45,8 @@ from tui.widgets.status_bar import ConsoleStatus, StatusBar
 # console server has had time to put the BREAK on the wire.
 SYSRQ_LETTER_DELAY = 0.3
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0)
+# Incidents completed within this long of each other share one toast.
+TOAST_GATHER_SECONDS = 0.3
 
 
 def _transport(connector: Connector) -> str:
@@ -83,16 +86,17 @@ class ConsolePane(Widget):
         # an operator watching a handful of consoles wants every echo and line at once, and
         # the view batches its redraws itself.
         connector.coalesce_seconds = 0
-        self.incidents: list[Path] = []
         self.captures: list[Path] = []
         self.reports: list[CrashReport] = []
         self._worker: Worker[None] | None = None
         self._seeking_from: float | None = None
+        self._unannounced: list[CrashDetected] = []
         self._status_dirty = False
 
     @property
-    def name_(self) -> str:
-        return self.connector.name
+    def incidents(self) -> list[Path]:
+        """The incident folders written so far (the session's own list)."""
+        return self.session.incidents if self.session is not None else []
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -136,9 +140,8 @@ class ConsolePane(Widget):
             columns=view.emulator.columns,
             rows=view.emulator.rows,
             stream=True,
-            snapshot=self.view.snapshot,
+            snapshot=view.snapshot,
         )
-        self.status.recording = str(self.session.recorder.current.log)
         try:
             await self.session.run()
         except OSError as exc:  # the recording disk: say so, the screen keeps what it has
@@ -187,18 +190,31 @@ class ConsolePane(Widget):
         elif isinstance(event, CrashProgress):
             self._on_crash_progress(event.event)
         elif isinstance(event, CrashDetected):
-            self.incidents.append(event.incident)
             self.panel.incident_written(event.report, event.incident)
-            self.notify(
-                f"{self.connector.name}: {clean(event.report.title)[:80]}\n"
-                f"incident saved to {event.incident}",
-                title="crash captured",
-                severity="error",
-                timeout=15,
-            )
+            self._unannounced.append(event)
+            if len(self._unannounced) == 1:
+                self.set_timer(TOAST_GATHER_SECONDS, self._announce_incidents)
         elif isinstance(event, ConsoleState):
             self._on_state(event.state, event.detail)
         self._status_dirty = True
+
+    def _announce_incidents(self) -> None:
+        """One toast for the incidents written since the last: a crash loop or a flushed
+        buffer can complete dozens in a second, and a toast each would bury the screen."""
+        written, self._unannounced = self._unannounced, []
+        if not written:
+            return
+        last = written[-1]
+        if len(written) == 1:
+            message = f"{self.connector.name}: {clean(last.report.title)[:80]}"
+        else:
+            message = f"{self.connector.name}: {len(written)} crashes"
+        self.notify(
+            f"{message}\nincident saved to {last.incident}",
+            title="crash captured",
+            severity="error",
+            timeout=15,
+        )
 
     def _on_output(self, output: ConsoleOutput) -> None:
         self.store.append(output.data, output.log, output.offset)
@@ -250,7 +266,7 @@ class ConsolePane(Widget):
             self.status.recording = str(recorder.current.log)
             self.status.recording_size = recorder.total_bytes
         self.status.replay = self._replay_status()
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(NoMatches):  # not mounted yet, or already torn down
             self.query_one("#status", StatusBar).show(self.status)
 
     # -- typing -------------------------------------------------------------------------------

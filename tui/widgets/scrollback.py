@@ -22,6 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.ansi import styled_line
+from tui.emulator import UNSAFE_AS_REPLACEMENT
 from tui.highlight import STYLES, Highlights, spans
 from tui.linestore import LineStore
 from tui.widgets.console_view import overlay
@@ -98,7 +99,9 @@ class Scrollback(ScrollView, can_focus=True):
     def _line_strip(self, index: int) -> Strip:
         crash_line = self.highlights.by_number.get(index + 1)
         if crash_line is not None:
-            text = crash_line.text
+            # The parser's cleaned text keeps TAB and bidi controls; on a terminal they move
+            # the cursor or reorder what is read.
+            text = crash_line.text.translate(UNSAFE_AS_REPLACEMENT)
             strip = Strip([Segment(text)])
             strip = overlay(strip, spans(text, crash_line.role))
         else:
