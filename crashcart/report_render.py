@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crashcart.recorder import open_private
 from crashcart.recording import InputError
 from crashcart.runbook.state import STATE_FILE, RunbookState, read_json
 from crashcart.runbook.steps import Settings, Step, build_runbook
@@ -123,6 +124,23 @@ def render(incident: Incident, fmt: str) -> str:
     if fmt == "html":
         return render_html(incident)
     raise ValueError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
+
+
+# The files `export` writes into the incident folder, by format.
+EXPORT_FILES = {"md": "ticket.md", "html": "ticket.html"}
+
+
+def export(path: Path) -> list[Path]:
+    """Write everything known about the incident as `ticket.md` and `ticket.html` beside it
+    (0600), ready to attach to a ticket; returns their paths. InputError as `load_incident`."""
+    incident = load_incident(path)
+    written = []
+    for fmt, name in EXPORT_FILES.items():
+        target = path / name
+        with open_private(target, "w") as out:
+            out.write(render(incident, fmt))
+        written.append(target)
+    return written
 
 
 # -- shared pieces -------------------------------------------------------------------------------

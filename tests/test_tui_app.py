@@ -260,3 +260,26 @@ async def test_scrollback_never_draws_tabs_or_bidi_controls_from_crash_lines(
         drawn = scrollback.render_line(number - 1 - scrollback.scroll_offset.y).text
         assert "Modules linked in:" in drawn
         assert "\t" not in drawn and "\u202e" not in drawn
+
+
+@asyncio_test
+async def test_export_report_writes_ticket_files_into_the_incident(tmp_path: Path) -> None:
+    app = replay_app(tmp_path / "rec", DEMO)
+    async with app.run_test(size=SIZE) as pilot:
+        await replay_finished(pilot, app)
+        pane = app.panes[0]
+        await pilot.press("e")
+        await wait_until(pilot, lambda: len(pane.exports) == 2, 10, "the exported report")
+        (incident,) = pane.incidents
+        md, html = pane.exports
+        assert (md, html) == (incident / "ticket.md", incident / "ticket.html")
+        assert "# general protection fault in crashme\\_gpf" in md.read_text()  # Markdown-escaped
+        page = html.read_text()
+        assert "crashme_gpf" in page and "<script" not in page.lower()
+        assert (md.stat().st_mode & 0o777) == 0o600
+        await wait_until(
+            pilot,
+            lambda: any("ticket.md" in str(n.message) for n in app._notifications),
+            5,
+            "the toast",
+        )

@@ -125,6 +125,9 @@ class CrashcartApp(App[int]):
         except OSError as exc:
             self.notify(f"capture failed: {exc.strerror or exc}", severity="error", timeout=15)
 
+    def action_export_report(self) -> None:
+        self.pane.export_report()
+
     def action_toggle_panel(self) -> None:
         self.pane.toggle_panel()
 

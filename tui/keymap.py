@@ -31,6 +31,13 @@ COMMANDS: tuple[Command, ...] = (
         "save the screen and the recording so far under captures/",
     ),
     Command("toggle_panel", "k", "k", "Crash panel", "show or hide the crash panel"),
+    Command(
+        "export_report",
+        "e",
+        "e",
+        "Export report",
+        "write the selected crash's incident as ticket.md and ticket.html",
+    ),
     Command("scrollback", "left_square_bracket", "[", "Scrollback", "the whole session's lines"),
     Command("search", "slash", "/", "Search", "search the scrollback (then n / N)"),
     Command("jump_crash", "c", "c", "Jump to crash", "scrollback at the selected crash's header"),

@@ -106,7 +106,26 @@ class CrashReport:
             "end_line": self.end_line,
         }
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> CrashReport:
+        """A report back from its `to_dict` object (a logs hit, an incident's report.json)."""
+        fields = {k: doc.get(k) for k in _SCALAR_FIELDS if k in doc}
+        return cls(
+            **fields,
+            taint=[TaintFlag(t["letter"], t["meaning"]) for t in doc.get("taint") or []],
+            registers=dict(doc.get("registers") or {}),
+            call_trace=[Frame(**f) for f in doc.get("call_trace") or []],
+            modules_linked_in=list(doc.get("modules_linked_in") or []),
+        )
+
     @property
     def text(self) -> str:
         """The carved crash block, one console line per line (what `oops.txt` holds)."""
         return "\n".join(self.lines) + ("\n" if self.lines else "")
+
+
+# The fields of `to_dict` that are plain values (the rest are rebuilt by `from_dict`).
+_SCALAR_FIELDS = (
+    "kind", "title", "message", "panic", "function", "module", "rip", "tainted", "kernel",
+    "cpu", "pid", "comm", "hardware", "code", "arch", "truncated", "start_line", "end_line",
+)  # fmt: skip

@@ -23,6 +23,8 @@ from textual.worker import Worker
 from connectors import Connector, ConnectorError, Unsupported
 from crashcart.incident import write_capture
 from crashcart.kernel import CrashCompleted, CrashGrew, CrashReport, CrashStarted
+from crashcart.recording import InputError
+from crashcart.report_render import export
 from crashcart.safetext import clean
 from crashcart.session import (
     ConsoleOutput,
@@ -91,6 +93,7 @@ class ConsolePane(Widget):
         self._worker: Worker[None] | None = None
         self._seeking_from: float | None = None
         self._unannounced: list[CrashDetected] = []
+        self.exports: list[Path] = []
         self._status_dirty = False
 
     @property
@@ -332,6 +335,30 @@ class ConsolePane(Widget):
             return
         sent = "BREAK" if choice == BREAK_ONLY else f"BREAK + SysRq '{choice}'"
         self.notify(f"{sent} sent to {self.connector.name}", timeout=4)
+
+    @work(exit_on_error=False, group="export", thread=True)
+    def export_report(self) -> None:
+        """The selected crash's incident, with whatever logs, hardware and runbook files it
+        has gathered since, as a ticket-ready Markdown and HTML file in its folder."""
+        panel = self.panel
+        entry = panel.entries.get(panel.selected) if panel.selected is not None else None
+        if entry is None or entry.incident is None:
+            self.app.call_from_thread(
+                self.notify, "no incident to export yet (a crash writes one when it completes)"
+            )
+            return
+        try:
+            written = export(entry.incident)
+        except (InputError, OSError) as exc:
+            self.app.call_from_thread(
+                self.notify, f"export failed: {clean(str(exc))}", severity="error", timeout=10
+            )
+            return
+        self.exports.extend(written)
+        names = " and ".join(p.name for p in written)
+        self.app.call_from_thread(
+            self.notify, f"{names} written to {entry.incident}", title="report", timeout=10
+        )
 
     def toggle_panel(self) -> None:
         self.panel.toggle_class("-hidden")
