@@ -142,6 +142,13 @@ def _console_options(command: argparse.ArgumentParser, *, takeover: str) -> None
 
 def _tui_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
+        "--logs",
+        metavar="PATH",
+        default="/var/log",
+        help="what the logs pane (l) scans first: a log, a folder or a mounted root such as "
+        "/mnt (default /var/log)",
+    )
+    command.add_argument(
         "--record",
         metavar="DIR",
         help="where recordings, incidents and captures go "
@@ -217,6 +224,7 @@ def _tui(args: argparse.Namespace, urls: list[str]) -> int:
         password_file=getattr(args, "password_file", None),
         takeover=getattr(args, "takeover", False),
         speed=getattr(args, "speed", None),
+        logs_path=args.logs,
     )
 
 

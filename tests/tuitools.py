@@ -119,6 +119,35 @@ async def scene_scrollback(pilot: Pilot[int]) -> None:
     await pilot.pause(0.2)
 
 
+async def scene_logs(pilot: Pilot[int]) -> None:
+    """The logs pane on a root mounted from real captures, a crash hit chosen."""
+    import gzip
+
+    from test_logs_builders import kernel_lines, syslog_text, utc
+
+    from tui.screens.logs import LogsScreen
+
+    await _quiet(pilot)
+    log = Path("mnt") / "var" / "log"
+    log.mkdir(parents=True, exist_ok=True)
+    corpus = shared_qemu()
+    older = syslog_text(kernel_lines(corpus, "warning_continue"), utc(2026, 11, 25, 9))
+    (log / "kern.log.1.gz").write_bytes(gzip.compress(older.encode(), mtime=0))
+    newer = syslog_text(kernel_lines(corpus, "oops_null_panic"), utc(2026, 11, 26, 3))
+    (log / "kern.log").write_text(newer)
+    await pilot.press("l")
+    screen = pilot.app.screen
+    assert isinstance(screen, LogsScreen)
+    screen.query_one("#logs-path").value = "mnt"  # type: ignore[attr-defined]
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: screen.result is not None, 30, "the logs scan")
+    assert screen.result is not None
+    hits = screen.result.hits
+    crash = next(i for i, h in enumerate(hits) if h.crash is not None and h.kind != "warning")
+    screen.query_one("#logs-hits").highlighted = crash  # type: ignore[attr-defined]
+    await pilot.pause(0.4)
+
+
 SCENES: dict[str, tuple[Callable[[Path], CrashcartApp], Callable[[Pilot[int]], Any]]] = {
     "console": (lambda rec: replay_app(rec, DEMO), scene_console),
     "crash-panel": (lambda rec: replay_app(rec, DEMO), scene_crash_panel),
@@ -128,4 +157,5 @@ SCENES: dict[str, tuple[Callable[[Path], CrashcartApp], Callable[[Pilot[int]], A
     ),
     "help": (lambda rec: replay_app(rec, DEMO), scene_help),
     "scrollback": (lambda rec: replay_app(rec, DEMO), scene_scrollback),
+    "logs": (lambda rec: replay_app(rec, DEMO), scene_logs),
 }

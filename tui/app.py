@@ -15,6 +15,7 @@ from crashcart.safetext import clean
 from tui.keymap import COMMANDS, app_bindings, command_for
 from tui.keys import LEADER_LABEL
 from tui.screens.help import HelpScreen
+from tui.screens.logs import LogsScreen
 from tui.widgets.console_pane import ConsolePane
 from tui.widgets.console_view import ConsoleView
 
@@ -33,10 +34,13 @@ class CrashcartApp(App[int]):
     """
     BINDINGS = app_bindings()
 
-    def __init__(self, connectors: Sequence[Connector], record_dir: Path) -> None:
+    def __init__(
+        self, connectors: Sequence[Connector], record_dir: Path, *, logs_path: str = "/var/log"
+    ) -> None:
         super().__init__()
         self.connectors = list(connectors)
         self.record_dir = record_dir
+        self.logs_path = logs_path
         self.panes: list[ConsolePane] = []
         self._stopping = False
 
@@ -124,6 +128,10 @@ class CrashcartApp(App[int]):
             self.pane.capture()
         except OSError as exc:
             self.notify(f"capture failed: {exc.strerror or exc}", severity="error", timeout=15)
+
+    def action_logs(self) -> None:
+        if not isinstance(self.screen, LogsScreen):
+            self.push_screen(LogsScreen(self.logs_path))
 
     def action_export_report(self) -> None:
         self.pane.export_report()

@@ -32,6 +32,13 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("toggle_panel", "k", "k", "Crash panel", "show or hide the crash panel"),
     Command(
+        "logs",
+        "l",
+        "l",
+        "Logs",
+        "scan a log file, folder or mounted root (/mnt) for what came before the crash",
+    ),
+    Command(
         "export_report",
         "e",
         "e",

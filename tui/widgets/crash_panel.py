@@ -114,6 +114,12 @@ class CrashPanel(VerticalScroll):
             self.selected = crash_id
         self._redraw_soon()
 
+    def show_crash(self, crash_id: int, report: CrashReport) -> None:
+        """Add a crash if new, and show it (a hit chosen in the logs pane)."""
+        self.crash_completed(crash_id, report)
+        self.selected = crash_id
+        self._redraw_soon()
+
     def incident_written(self, report: CrashReport, incident: Path) -> None:
         for entry in self.entries.values():
             if entry.report is report:
