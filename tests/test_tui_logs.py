@@ -50,7 +50,9 @@ async def test_logs_pane_lists_hits_and_opens_the_crash(tmp_path: Path, qemu_cor
         listed = screen.query_one("#logs-hits", OptionList)
         assert listed.option_count == len(hits)
 
-        crash_at = next(i for i, h in enumerate(hits) if h.crash is not None and h.kind != "warning")
+        crash_at = next(
+            i for i, h in enumerate(hits) if h.crash is not None and h.kind != "warning"
+        )
         listed.highlighted = crash_at
         await pilot.pause(0.3)
         hit = hits[crash_at]
