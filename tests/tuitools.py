@@ -148,6 +148,14 @@ async def scene_logs(pilot: Pilot[int]) -> None:
     await pilot.pause(0.4)
 
 
+async def scene_hardware(pilot: Pilot[int]) -> None:
+    """The hardware pane as it opens for the crash's incident (before a run: the results
+    depend on the machine)."""
+    await _quiet(pilot)
+    await pilot.press("h")
+    await pilot.pause(0.3)
+
+
 SCENES: dict[str, tuple[Callable[[Path], CrashcartApp], Callable[[Pilot[int]], Any]]] = {
     "console": (lambda rec: replay_app(rec, DEMO), scene_console),
     "crash-panel": (lambda rec: replay_app(rec, DEMO), scene_crash_panel),
@@ -158,4 +166,5 @@ SCENES: dict[str, tuple[Callable[[Path], CrashcartApp], Callable[[Pilot[int]], A
     "help": (lambda rec: replay_app(rec, DEMO), scene_help),
     "scrollback": (lambda rec: replay_app(rec, DEMO), scene_scrollback),
     "logs": (lambda rec: replay_app(rec, DEMO), scene_logs),
+    "hardware": (lambda rec: replay_app(rec, DEMO), scene_hardware),
 }

@@ -14,6 +14,7 @@ from connectors import Connector
 from crashcart.safetext import clean
 from tui.keymap import COMMANDS, app_bindings, command_for
 from tui.keys import LEADER_LABEL
+from tui.screens.hardware import HardwareScreen
 from tui.screens.help import HelpScreen
 from tui.screens.logs import LogsScreen
 from tui.widgets.console_pane import ConsolePane
@@ -132,6 +133,11 @@ class CrashcartApp(App[int]):
     def action_logs(self) -> None:
         if not isinstance(self.screen, LogsScreen):
             self.push_screen(LogsScreen(self.logs_path))
+
+    def action_hardware(self) -> None:
+        if not isinstance(self.screen, HardwareScreen):
+            entry = self.pane.selected_crash
+            self.push_screen(HardwareScreen(entry.incident if entry is not None else None))
 
     def action_export_report(self) -> None:
         self.pane.export_report()

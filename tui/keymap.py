@@ -39,6 +39,13 @@ COMMANDS: tuple[Command, ...] = (
         "scan a log file, folder or mounted root (/mnt) for what came before the crash",
     ),
     Command(
+        "hardware",
+        "h",
+        "h",
+        "Hardware",
+        "run the hardware checks here or on the target over ssh; saved to the incident",
+    ),
+    Command(
         "export_report",
         "e",
         "e",

@@ -39,7 +39,7 @@ from tui.linestore import LineStore
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.sysrq import BREAK_ONLY, DESTRUCTIVE, SYSRQ_COMMANDS, SysrqScreen
 from tui.widgets.console_view import ConsoleView
-from tui.widgets.crash_panel import CrashPanel
+from tui.widgets.crash_panel import CrashEntry, CrashPanel
 from tui.widgets.scrollback import Scrollback
 from tui.widgets.status_bar import ConsoleStatus, StatusBar
 
@@ -95,6 +95,12 @@ class ConsolePane(Widget):
         self._unannounced: list[CrashDetected] = []
         self.exports: list[Path] = []
         self._status_dirty = False
+
+    @property
+    def selected_crash(self) -> CrashEntry | None:
+        """The crash chosen in the panel (the newest, unless the operator chose another)."""
+        panel = self.panel
+        return panel.entries.get(panel.selected) if panel.selected is not None else None
 
     @property
     def incidents(self) -> list[Path]:
@@ -336,19 +342,19 @@ class ConsolePane(Widget):
         sent = "BREAK" if choice == BREAK_ONLY else f"BREAK + SysRq '{choice}'"
         self.notify(f"{sent} sent to {self.connector.name}", timeout=4)
 
-    @work(exit_on_error=False, group="export", thread=True)
     def export_report(self) -> None:
         """The selected crash's incident, with whatever logs, hardware and runbook files it
         has gathered since, as a ticket-ready Markdown and HTML file in its folder."""
-        panel = self.panel
-        entry = panel.entries.get(panel.selected) if panel.selected is not None else None
+        entry = self.selected_crash
         if entry is None or entry.incident is None:
-            self.app.call_from_thread(
-                self.notify, "no incident to export yet (a crash writes one when it completes)"
-            )
+            self.notify("no incident to export yet (a crash writes one when it completes)")
             return
+        self._export(entry.incident)
+
+    @work(exit_on_error=False, group="export", thread=True)
+    def _export(self, incident: Path) -> None:
         try:
-            written = export(entry.incident)
+            written = export(incident)
         except (InputError, OSError) as exc:
             self.app.call_from_thread(
                 self.notify, f"export failed: {clean(str(exc))}", severity="error", timeout=10
@@ -357,7 +363,7 @@ class ConsolePane(Widget):
         self.exports.extend(written)
         names = " and ".join(p.name for p in written)
         self.app.call_from_thread(
-            self.notify, f"{names} written to {entry.incident}", title="report", timeout=10
+            self.notify, f"{names} written to {incident}", title="report", timeout=10
         )
 
     def toggle_panel(self) -> None:
@@ -396,8 +402,7 @@ class ConsolePane(Widget):
             self.notify(f"not found: {message.value}", timeout=3)
 
     def jump_to_crash(self) -> None:
-        panel = self.panel
-        entry = panel.entries.get(panel.selected) if panel.selected is not None else None
+        entry = self.selected_crash
         if entry is None:
             self.notify("no crash yet", timeout=3)
             return
