@@ -156,6 +156,21 @@ async def scene_hardware(pilot: Pilot[int]) -> None:
     await pilot.pause(0.3)
 
 
+async def scene_runbook(pilot: Pilot[int]) -> None:
+    """The runbook for the demo's module crash, Debian chosen, on the blacklist step."""
+    from textual.widgets import OptionList, Select
+
+    await _quiet(pilot)
+    await pilot.press("m")
+    await pilot.pause(0.2)
+    screen = pilot.app.screen
+    screen.query_one("#rb-family", Select).value = "debian"
+    await pilot.pause(0.2)
+    steps = [step.id for step in screen.steps]  # type: ignore[attr-defined]
+    screen.query_one("#rb-steps", OptionList).highlighted = steps.index("isolate_module")
+    await pilot.pause(0.3)
+
+
 SCENES: dict[str, tuple[Callable[[Path], CrashcartApp], Callable[[Pilot[int]], Any]]] = {
     "console": (lambda rec: replay_app(rec, DEMO), scene_console),
     "crash-panel": (lambda rec: replay_app(rec, DEMO), scene_crash_panel),
@@ -167,4 +182,5 @@ SCENES: dict[str, tuple[Callable[[Path], CrashcartApp], Callable[[Pilot[int]], A
     "scrollback": (lambda rec: replay_app(rec, DEMO), scene_scrollback),
     "logs": (lambda rec: replay_app(rec, DEMO), scene_logs),
     "hardware": (lambda rec: replay_app(rec, DEMO), scene_hardware),
+    "runbook": (lambda rec: replay_app(rec, DEMO), scene_runbook),
 }

@@ -11,12 +11,14 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from connectors import Connector
+from crashcart.recording import InputError
 from crashcart.safetext import clean
 from tui.keymap import COMMANDS, app_bindings, command_for
 from tui.keys import LEADER_LABEL
 from tui.screens.hardware import HardwareScreen
 from tui.screens.help import HelpScreen
 from tui.screens.logs import LogsScreen
+from tui.screens.runbook import RunbookScreen
 from tui.widgets.console_pane import ConsolePane
 from tui.widgets.console_view import ConsoleView
 
@@ -138,6 +140,20 @@ class CrashcartApp(App[int]):
         if not isinstance(self.screen, HardwareScreen):
             entry = self.pane.selected_crash
             self.push_screen(HardwareScreen(entry.incident if entry is not None else None))
+
+    def action_runbook(self) -> None:
+        if isinstance(self.screen, RunbookScreen):
+            return
+        pane = self.pane
+        entry = pane.selected_crash
+        if entry is None or entry.incident is None:
+            self.notify("no incident yet: the runbook starts from a captured crash", timeout=5)
+            return
+        writer = None if pane.read_only else pane.connector.write
+        try:
+            self.push_screen(RunbookScreen(entry.incident, writer))
+        except (InputError, OSError) as exc:
+            self.notify(f"runbook: {clean(str(exc))}", severity="error", timeout=10)
 
     def action_export_report(self) -> None:
         self.pane.export_report()

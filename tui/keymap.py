@@ -46,6 +46,13 @@ COMMANDS: tuple[Command, ...] = (
         "run the hardware checks here or on the target over ssh; saved to the incident",
     ),
     Command(
+        "runbook",
+        "m",
+        "m",
+        "Runbook",
+        "guided mitigation for the selected crash: exact commands, typed or run once confirmed",
+    ),
+    Command(
         "export_report",
         "e",
         "e",
