@@ -207,7 +207,7 @@ def _print_text(result: Any, out: TextIO) -> None:
 
 
 def _print_timeline(result: Any, number: int, window: float, as_json: bool, out: TextIO) -> int:
-    from crashcart.logs import kernel_clock_timeline, timeline
+    from crashcart.logs import hit_timeline
 
     if number > len(result.hits):
         raise InputError(
@@ -215,14 +215,7 @@ def _print_timeline(result: Any, number: int, window: float, as_json: bool, out:
             f"{len(result.hits)} hit{'' if len(result.hits) == 1 else 's'}"
         )
     hit = result.hits[number - 1]
-    if hit.time is not None:
-        lines = timeline(result.files, hit.time, window)
-        note = None
-    else:
-        # No wall time for this hit: its own file's lines of the same boot, by kernel clock.
-        tl = next(tl for tl in result.files if tl.name == hit.file)
-        lines = kernel_clock_timeline(tl, hit.line - 1, window)
-        note = "the boot's wall time is unknown: only this file's lines, by kernel clock"
+    lines, note = hit_timeline(result, hit, window)
     if as_json:
         doc = {
             "hit": hit.to_dict(number),

@@ -4,6 +4,7 @@ in time order, choosing one shows its file at that line, a crash hit opens in th
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from test_logs_builders import kernel_lines, syslog_text, utc
 from textual.widgets import Input, OptionList, Static
 from tuitools import DEMO, SIZE, asyncio_test, replay_app, replay_finished, wait_until
 
-from tui.screens.logs import LogsScreen
+from crashcart.report_render import load_incident, render
+from tui.screens.logs import LogsScreen, TimelineScreen
 from tui.widgets.crash_panel import CrashPanel
 from tui.widgets.log_view import LogView
 
@@ -64,6 +66,23 @@ async def test_logs_pane_lists_hits_and_opens_the_crash(tmp_path: Path, qemu_cor
         assert panel.display
         fields = str(panel.query_one("#crash-fields", Static).render())
         assert "crashme_null_deref" in fields
+
+        # The hour before the crash, across the logs, and saved for the report.
+        listed.focus()
+        await pilot.press("t")
+        assert isinstance(app.screen, TimelineScreen)
+        lines = app.screen.lines
+        assert lines and all(line.time is not None for line in lines)
+        assert lines == sorted(lines, key=lambda line: line.time)
+        assert all(hit.time - 3600 <= line.time <= hit.time + 10 for line in lines)
+        assert not any("warning" in line.file for line in lines)  # the day before is out
+        await pilot.press("escape")
+        (incident,) = app.panes[0].incidents
+        saved = json.loads((incident / "logs.json").read_text())
+        assert len(saved["hits"]) == len(hits) and len(saved["timeline"]) == len(lines)
+        report = render(load_incident(incident), "md")
+        report = report.replace("\\_", "_")  # Markdown escapes underscores
+        assert "crashme_null_deref" in report and "kern.log" in report
 
         await pilot.press("escape")
         assert not isinstance(app.screen, LogsScreen)

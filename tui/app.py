@@ -134,7 +134,9 @@ class CrashcartApp(App[int]):
 
     def action_logs(self) -> None:
         if not isinstance(self.screen, LogsScreen):
-            self.push_screen(LogsScreen(self.logs_path))
+            entry = self.pane.selected_crash
+            incident = entry.incident if entry is not None else None
+            self.push_screen(LogsScreen(self.logs_path, incident))
 
     def action_hardware(self) -> None:
         if not isinstance(self.screen, HardwareScreen):

@@ -39,6 +39,7 @@ __all__ = [
     "TimedLog",
     "TimelineLine",
     "discover",
+    "hit_timeline",
     "kernel_clock_timeline",
     "scan",
     "timeline",
@@ -113,3 +114,15 @@ def scan(paths: Sequence[str | os.PathLike[str]], before: int = 20, after: int =
             log.close()
         raise
     return LogScan(files, merge_hits(hits), warnings)
+
+
+def hit_timeline(
+    result: LogScan, hit: Hit, window: float = 3600.0
+) -> tuple[list[TimelineLine], str | None]:
+    """The lines of the `window` seconds before `hit`, merged across every log by time, and a
+    note when only its own file could be used (its boot's wall time is unknown)."""
+    if hit.time is not None:
+        return timeline(result.files, hit.time, window), None
+    own = next(tl for tl in result.files if tl.name == hit.file)
+    note = "the boot's wall time is unknown: only this file's lines, by kernel clock"
+    return kernel_clock_timeline(own, hit.line - 1, window), note

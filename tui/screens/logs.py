@@ -8,6 +8,8 @@ the same crash panel as the console's.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -15,19 +17,21 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, OptionList
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Input, Label, Log, OptionList
 from textual.widgets.option_list import Option
 
 from crashcart.kernel.report import CrashReport
-from crashcart.logs import LogScan, scan
+from crashcart.logs import LogScan, TimelineLine, hit_timeline, scan
 from crashcart.logs.hits import Hit
+from crashcart.recorder import open_private
 from crashcart.recording import InputError
 from crashcart.safetext import clean
 from tui.widgets.crash_panel import CrashPanel
 from tui.widgets.log_view import LogView
 
 HIT_TEXT_CHARS = 40
+TIMELINE_WINDOW = 3600.0  # the hour before a crash, as the issue asks
 _KIND_STYLES = {
     "panic": "bold white on red",
     "oops": "bold red",
@@ -65,12 +69,16 @@ class LogsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "back to the console"),
         Binding("slash", "focus_path", "logs path"),
+        Binding("t", "timeline", "timeline of the hour before"),
     ]
 
-    def __init__(self, path: str = "/var/log") -> None:
+    def __init__(self, path: str = "/var/log", incident: Path | None = None) -> None:
         super().__init__()
         self.path = path
+        self.incident = incident  # where logs.json goes (the report reads it)
         self.result: LogScan | None = None
+        self.timeline: list[TimelineLine] = []
+        self.saved: Path | None = None
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -123,6 +131,7 @@ class LogsScreen(Screen[None]):
         )
         warnings = f", {len(result.warnings)} warnings" if result.warnings else ""
         self._status(f"{len(result.files)} files, {len(result.hits)} hits{warnings}")
+        self._save()
         if result.hits:
             hits.highlighted = 0
             hits.focus()
@@ -150,8 +159,76 @@ class LogsScreen(Screen[None]):
         if hit.crash is not None:
             panel.show_crash(index + 1, CrashReport.from_dict(hit.crash))
 
+    # -- the timeline --------------------------------------------------------------------------
+    def action_timeline(self) -> None:
+        hits = self.query_one("#logs-hits", OptionList)
+        if self.result is None or hits.highlighted is None:
+            return
+        hit = self.result.hits[hits.highlighted]
+        lines, note = hit_timeline(self.result, hit, TIMELINE_WINDOW)
+        self.timeline = lines
+        self._save()
+        self.app.push_screen(TimelineScreen(hit, lines, note))
+
+    def _save(self) -> None:
+        """The scan (and the last timeline) as the incident's logs.json, for the report."""
+        if self.incident is None or self.result is None:
+            return
+        doc = {**self.result.to_dict(), "timeline": [line.to_dict() for line in self.timeline]}
+        path = self.incident / "logs.json"
+        partial = self.incident / ".logs.json.partial"
+        try:
+            with open_private(partial, "w") as out:
+                out.write(json.dumps(doc, indent=1) + "\n")
+            partial.replace(path)
+        except OSError as exc:
+            self._status(f"logs.json not saved: {exc.strerror or exc}")
+            return
+        self.saved = path
+
     def action_close(self) -> None:
         self.dismiss(None)
 
     def action_focus_path(self) -> None:
         self.query_one("#logs-path", Input).focus()
+
+
+class TimelineScreen(ModalScreen[None]):
+    """Every log's lines in the hour before a hit, merged by time: the service that died, the
+    disk that erred, the admin who logged in just before the crash."""
+
+    DEFAULT_CSS = """
+    TimelineScreen { align: center middle; }
+    TimelineScreen > Vertical { width: 95%; height: 90%; border: thick $primary;
+                                background: $surface; }
+    TimelineScreen Log { height: 1fr; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,t", "close", "close")]
+
+    def __init__(self, hit: Hit, lines: list[TimelineLine], note: str | None) -> None:
+        super().__init__()
+        self.hit = hit
+        self.lines = lines
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            title = (
+                f"{len(self.lines)} lines in the {TIMELINE_WINDOW / 60:g} minutes before "
+                f"{clean(self.hit.kind)} at {clean(self.hit.file)}:{self.hit.line}"
+            )
+            yield Label(title + (f" ({self.note})" if self.note else ""))
+            yield Log(id="timeline", max_lines=len(self.lines) + 1)
+
+    def on_mount(self) -> None:
+        log = self.query_one("#timeline", Log)
+        log.write_lines(_timeline_row(line) for line in self.lines)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def _timeline_row(line: TimelineLine) -> str:
+    when = line.to_dict()["time"] or "(kernel clock)"
+    name = clean(line.file).rsplit("/", 1)[-1]
+    return f"{when}  {name}:{line.line}  {clean(line.text)}"
