@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import OptionList, Select
-from tuitools import DEMO, SIZE, asyncio_test, wait_until
+from tuitools import DEMO, SIZE, asyncio_test, replay_app, replay_finished, wait_until
 
 from connectors import open_connector
 from crashcart.recording import load_console_bytes
@@ -115,3 +115,25 @@ async def test_walk_the_runbook_for_a_module_crash_on_a_live_console(tmp_path: P
         assert again.query_one("#rb-family", Select).value == "rhel"
         await pilot.press("escape")
         await pilot.press("ctrl+q")
+
+
+@asyncio_test
+async def test_a_hostile_module_name_from_the_console_never_enters_a_command(
+    tmp_path: Path,
+) -> None:
+    # The kernel prints whatever a module calls itself; "[-rf]" parses as a module name.
+    recording = tmp_path / "hostile.log"
+    recording.write_bytes(load_console_bytes(DEMO).replace(b"[crashme]", b"[-rf]"))
+    app = replay_app(tmp_path / "rec", recording)
+    async with app.run_test(size=SIZE) as pilot:
+        await replay_finished(pilot, app)
+        assert app.panes[0].reports[0].module == "-rf"
+        await pilot.press("m")
+        screen = app.screen
+        assert isinstance(screen, RunbookScreen)
+        screen.query_one("#rb-family", Select).value = "debian"
+        await pilot.pause(0.2)
+        for step in screen.steps:
+            assert not any("-rf" in command.shell for command in step.commands), step.id
+        isolate = next(step for step in screen.steps if step.id == "isolate_module")
+        assert isolate.refused and "-rf" in " ".join(isolate.refused)
