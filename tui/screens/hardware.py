@@ -142,6 +142,8 @@ class HardwareScreen(Screen[None]):
         self.app.call_from_thread(self._done, result, saved)
 
     def _on_event(self, event: Event) -> None:
+        if not self.is_attached:  # closed while the checks ran (they were cancelled)
+            return
         output = self.query_one("#hw-output", Log)
         if isinstance(event, CheckStarted):
             output.write_line(f"$ {clean(event.command)}")
@@ -165,6 +167,8 @@ class HardwareScreen(Screen[None]):
             )
 
     def _done(self, result: HardwareResult, saved: Path | None) -> None:
+        if not self.is_attached:  # closed while the checks ran (they were cancelled)
+            return
         self._checks_running = False
         self.result = result
         self.saved = saved
@@ -172,6 +176,8 @@ class HardwareScreen(Screen[None]):
         self._status(f"overall: {result.verdict.value} ({len(result.checks)} checks){where}")
 
     def _failed(self, message: str) -> None:
+        if not self.is_attached:  # closed while the checks ran (they were cancelled)
+            return
         self._checks_running = False
         self._status(f"error: {message}")
 
