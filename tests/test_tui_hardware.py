@@ -24,6 +24,14 @@ async def _open(pilot, app) -> HardwareScreen:  # type: ignore[no-untyped-def]
     return app.screen
 
 
+async def _run(pilot, screen: HardwareScreen, target: str, memtester: str = "") -> None:  # type: ignore[no-untyped-def]
+    """Fill in the pane's two fields and press Enter, as an operator would."""
+    screen.query_one("#hw-target", Input).value = target
+    screen.query_one("#hw-memtester", Input).value = memtester
+    screen.query_one("#hw-target", Input).focus()
+    await pilot.press("enter")
+
+
 @asyncio_test
 async def test_checks_run_with_memtester_and_land_in_the_incident(tmp_path: Path) -> None:
     require_commands("memtester")
@@ -32,9 +40,7 @@ async def test_checks_run_with_memtester_and_land_in_the_incident(tmp_path: Path
         screen = await _open(pilot, app)
         (incident,) = app.panes[0].incidents
         assert screen.incident == incident
-        screen.query_one("#hw-memtester", Input).value = "4M,1"
-        screen.query_one("#hw-target", Input).focus()
-        await pilot.press("enter")
+        await _run(pilot, screen, "local", "4M,1")
         await wait_until(pilot, lambda: screen.result is not None, 240, "the checks")
         assert screen.result is not None
         names = [check.name for check in screen.result.checks]
@@ -56,9 +62,7 @@ async def test_a_long_memory_test_can_be_cancelled(tmp_path: Path) -> None:
     app = replay_app(tmp_path / "rec", DEMO)
     async with app.run_test(size=SIZE) as pilot:
         screen = await _open(pilot, app)
-        screen.query_one("#hw-memtester", Input).value = "512M,50"
-        screen.query_one("#hw-target", Input).focus()
-        await pilot.press("enter")
+        await _run(pilot, screen, "local", "512M,50")
         output = screen.query_one("#hw-output", Log)
         await wait_until(
             pilot, lambda: any("memtester" in line for line in output.lines), 120, "memtester"
@@ -78,9 +82,7 @@ async def test_a_hostile_ssh_destination_is_refused(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await _open(pilot, app)
         for hostile in ("-oProxyCommand=touch /tmp/pwned", "web01;reboot", "a b"):
-            screen.query_one("#hw-target", Input).value = hostile
-            screen.query_one("#hw-target", Input).focus()
-            await pilot.press("enter")
+            await _run(pilot, screen, hostile)
             await pilot.pause(0.1)
             status = str(screen.query_one("#hw-status").render())
             assert status.startswith("error:"), (hostile, status)

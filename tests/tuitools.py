@@ -151,8 +151,12 @@ async def scene_logs(pilot: Pilot[int]) -> None:
 async def scene_hardware(pilot: Pilot[int]) -> None:
     """The hardware pane as it opens for the crash's incident (before a run: the results
     depend on the machine)."""
+    from textual.widgets import Input
+
     await _quiet(pilot)
     await pilot.press("h")
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False  # a blinking cursor would make the picture depend on time
     await pilot.pause(0.3)
 
 
