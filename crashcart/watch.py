@@ -31,6 +31,7 @@ from crashcart.session import ConsoleState, CrashDetected, Session, SessionEvent
 EXIT_OK = 0
 EXIT_INPUT = 2
 EXIT_CRASH = 3
+EXIT_FAILED = 1  # a console's recording stopped on an error (disk full, unwritable folder)
 PASSWORD_ENV = "CRASHCART_IPMI_PASSWORD"
 
 
@@ -149,15 +150,28 @@ class Watcher:
                 raise ConnectorError(f"{exc} (not taken over)") from exc
             await conn.take_over()
 
-    def _spawn(self, coro: Any) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.create_task(coro)
+    def _spawn(self, coro: Any, console: str = "") -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=console or None)
+        task.add_done_callback(self._report_failure)
         self._tasks.append(task)
         return task
+
+    def _report_failure(self, task: asyncio.Task[None]) -> None:
+        """A console's session that died says so at once, and the exit status says so too:
+        a recording that stopped must never look like a clean run."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        where = f" {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""
+        self._say(f"{task.get_name()}: stopped recording: {reason or type(exc).__name__}{where}")
+        if self.exit_code == EXIT_OK:
+            self.exit_code = EXIT_FAILED
 
     def _start_session(self, conn: Connector) -> None:
         session = Session(conn, self.options.record_dir, on_event=self._on_event)
         self.sessions.append(session)
-        self._spawn(session.run())
+        self._spawn(session.run(), conn.name)
 
     async def _follow_multi(self, receiver: Any) -> None:
         """A netconsole listener: one session per source host, as each is first heard."""

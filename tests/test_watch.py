@@ -196,3 +196,21 @@ def test_sigterm_flushes_and_closes_every_recording(tmp_path: Path, qemu_corpus:
     assert recorded and whole.startswith(recorded) and len(recorded) < len(whole)
     events = (tmp_path / "normal_boot_login" / "normal_boot_login.events.jsonl").read_text()
     assert '"state": "closed"' in events
+
+
+def test_a_recording_that_cannot_be_written_is_an_error_not_a_clean_exit(
+    tmp_path: Path, qemu_corpus: Path
+) -> None:
+    # `incidents` is a file, so the crash's incident folder cannot be made: the console's
+    # session stops, and that must show (one line on stderr, exit 1), while every byte that
+    # arrived is still in its recording.
+    record = tmp_path / "rec"
+    record.mkdir()
+    (record / "incidents").write_text("not a folder")
+    source = qemu_corpus / "oops_null_panic.log"
+    proc = _run(["--record", str(record), "--speed", "0", str(source)])
+    assert proc.returncode == 1, proc.stderr
+    stopped = [line for line in proc.stderr.splitlines() if "stopped recording" in line]
+    assert len(stopped) == 1 and "Not a directory" in stopped[0]
+    (log,) = (record / "oops_null_panic").glob("*.log")
+    assert source.read_bytes().startswith(log.read_bytes()) and log.stat().st_size > 0
