@@ -11,7 +11,7 @@ help:
 	@echo "make demo   the console TUI replaying a real recorded kernel panic (creates $(VENV))"
 	@echo "make test   ruff check, then the test suite (creates $(VENV))"
 	@echo "make lint   ruff check and ruff format --check"
-	@echo "make bench  run bench/run.sh"
+	@echo "make bench  bench/run: every benchmark, one table, bench/RESULTS.md"
 	@echo "make venv   create $(VENV) and pip install -e '.[test]'"
 	@echo "make clean  remove $(VENV), build output and caches"
 
@@ -51,8 +51,7 @@ lint: venv
 	$(VENV_BIN)/ruff format --check .
 
 bench: venv
-	@if [ -f bench/run.sh ]; then PATH="$(abspath $(VENV_BIN)):$$PATH" bash bench/run.sh; \
-	else echo "bench/run.sh does not exist yet"; fi
+	$(VENV_BIN)/python bench/run
 
 clean:
 	rm -rf "$(VENV)" build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -172,3 +172,27 @@ def test_bench_watch_records_a_flat_out_console_losslessly_and_measures_a_fleet(
     fleet = bench_watch.fleet(2, 2.0, bench_watch.quiet_console_bytes())
     assert fleet["recorded_mib"] > 0
     print(f"bench_watch smoke: flat out {flat['mb_per_s']} MiB/s, fleet of 2: {fleet}")
+
+
+def test_bench_ingest_records_every_byte_and_writes_the_incidents(
+    small_log: Path, manifest: dict[str, Any], record_property: Any
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "bench_ingest.py"), str(small_log), "--pyte-mib", "0.25"]
+        + ["--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    session, pyte = doc["session"], doc["pyte"]
+    # The session recorded the whole log (it asserts that itself) and wrote an incident for
+    # every crash embedded in it.
+    assert session["mib"] == round(small_log.stat().st_size / 2**20, 1)
+    assert session["incidents"] >= manifest["expected_crashes"]
+    assert pyte["mib"] in (0.2, 0.3)  # 0.25 MiB, rounded to one decimal
+    for name, part in doc.items():
+        record_property(f"{name}_mib_per_s", part["mib_per_s"])
+        print(f"{name}: {part['mib_per_s']} MiB/s (recorded, not asserted)")
