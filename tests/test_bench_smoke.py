@@ -178,8 +178,14 @@ def test_bench_ingest_records_every_byte_and_writes_the_incidents(
     small_log: Path, manifest: dict[str, Any], record_property: Any
 ) -> None:
     done = subprocess.run(
-        [sys.executable, str(BENCH / "bench_ingest.py"), str(small_log), "--pyte-mib", "0.25"]
-        + ["--json"],
+        [
+            sys.executable,
+            str(BENCH / "bench_ingest.py"),
+            str(small_log),
+            "--pyte-mib",
+            "0.25",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
