@@ -212,6 +212,7 @@ class CrashParser:
         events: list[ParserEvent] = []
         self.line_count += 1
         self._process(_kernel_line(self.line_count, line), events)
+        self._saw(line)
         return events
 
     def close(self) -> list[ParserEvent]:
@@ -259,6 +260,16 @@ class CrashParser:
             pos = nl + 1
             self.line_count += 1
             self._process(_kernel_line(self.line_count, raw), events)
+            self._saw(raw)
+
+    def _saw(self, raw: str) -> None:
+        """After a line: the console has said something (a banner after this is a reboot).
+
+        Judged on the raw line, as `_skip` judges the lines it passes over, so that whether a
+        reboot is reported never depends on how the bytes were fed.
+        """
+        if not self._seen_output and _NON_BLANK_RE.search(raw):
+            self._seen_output = True
 
     def _skip(self, text: str, start: int, stop: int) -> None:
         """Account for lines that cannot start a crash without looking at each one."""
@@ -421,8 +432,6 @@ class CrashParser:
                 self._report_reboot(line, events)
             self._last_banner_line = line.number
             self._orderly_reboot = False
-        if body.strip():
-            self._seen_output = True
         self._recent.append(line)
 
     def _report_reboot(self, line: KernelLine, events: list[ParserEvent]) -> None:
