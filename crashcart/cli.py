@@ -86,6 +86,7 @@ def _build_parser() -> _Parser:
         "--on-crash", metavar="CMD", help="run CMD INCIDENT_DIR for each crash (no shell)"
     )
     watch.add_argument("--speed", type=float, help="replay speed for recordings (0 = no pacing)")
+    _fallback_option(watch)
 
     attach = commands.add_parser(
         "attach",
@@ -140,7 +141,17 @@ def _console_options(command: argparse.ArgumentParser, *, takeover: str) -> None
     command.add_argument("--takeover", action="store_true", help=takeover)
 
 
+def _fallback_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--fallback",
+        metavar="DIR",
+        help="if the --record disk fails (full, I/O error), go on recording here "
+        "(else the console is held in memory and the --record folder retried every 5 s)",
+    )
+
+
 def _tui_options(command: argparse.ArgumentParser) -> None:
+    _fallback_option(command)
     command.add_argument(
         "--logs",
         metavar="PATH",
@@ -191,6 +202,7 @@ def _watch(args: argparse.Namespace) -> int:
         password_file=args.password_file,
         takeover=args.takeover,
         speed=args.speed,
+        fallback=Path(args.fallback) if args.fallback else None,
     )
     try:
         return asyncio.run(watch(options))
@@ -225,6 +237,7 @@ def _tui(args: argparse.Namespace, urls: list[str]) -> int:
         takeover=getattr(args, "takeover", False),
         speed=getattr(args, "speed", None),
         logs_path=args.logs,
+        fallback=args.fallback,
     )
 
 

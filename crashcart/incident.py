@@ -10,15 +10,17 @@ report.json is complete.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import IO, Any
 
 from crashcart.kernel.report import CrashReport
-from crashcart.recorder import RecordingExtent, make_private_dir, open_private
+from crashcart.recorder import RecordingExtent, cast_line, make_private_dir, open_private
 from crashcart.terminal import ScreenSource
 
 
@@ -38,18 +40,26 @@ def write_incident(
     at: float | None = None,
     source: str | None = None,
 ) -> Path:
-    """Write the incident folder under `root`; returns its path."""
+    """Write the incident folder under `root`; returns its path.
+
+    On OSError (a full disk) the half-written folder is removed again, so that a folder there
+    is always a whole one; the caller still has everything in memory to try elsewhere.
+    """
     now = time.time() if at is None else at
     folder = _new_folder(root / incident_dir_name(console, report, now))
-    if recording is not None:
-        _write_recording(recording, folder)
-    if screen is not None:
-        _write_screen(screen, folder, f"{console}: {report.title}")
-    _write_text(folder / "oops.txt", report.text)
-    meta = {"console": console, "source": source, "detected_at": now}
-    _write_text(folder / "report.md", render_markdown(report, meta))
-    payload: dict[str, Any] = {**meta, "crash": report.to_dict()}
-    _write_last(folder / "report.json", json.dumps(payload, indent=1) + "\n")
+    try:
+        if recording is not None:
+            _write_recording(recording, folder)
+        if screen is not None:
+            _write_screen(screen, folder, f"{console}: {report.title}")
+        _write_text(folder / "oops.txt", report.text)
+        meta = {"console": console, "source": source, "detected_at": now}
+        _write_text(folder / "report.md", render_markdown(report, meta))
+        payload: dict[str, Any] = {**meta, "crash": report.to_dict()}
+        _write_last(folder / "report.json", json.dumps(payload, indent=1) + "\n")
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return folder
 
 
@@ -70,11 +80,15 @@ def write_capture(
     now = time.time() if at is None else at
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
     folder = _new_folder(root / f"{stamp}-{console}-capture")
-    if recording is not None:
-        _write_recording(recording, folder)
-    _write_screen(screen, folder, f"{console}: screen capture")
-    meta = {"console": console, "source": source, "captured_at": now}
-    _write_last(folder / "capture.json", json.dumps(meta, indent=1) + "\n")
+    try:
+        if recording is not None:
+            _write_recording(recording, folder)
+        _write_screen(screen, folder, f"{console}: screen capture")
+        meta = {"console": console, "source": source, "captured_at": now}
+        _write_last(folder / "capture.json", json.dumps(meta, indent=1) + "\n")
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return folder
 
 
@@ -91,14 +105,15 @@ def _new_folder(base: Path) -> Path:
 def _write_recording(recording: RecordingExtent, folder: Path) -> None:
     # The recording itself reaches the disk first: an incident must not outlive its evidence.
     # fsync works on any descriptor of the file, so the recorder's own ones are left alone.
-    for path in (recording.logs[-1][0], recording.cast):
+    on_disk = [recording.logs[-1][0]] if recording.logs else []
+    for path in (*on_disk, *([recording.cast] if recording.cast else [])):
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-    _copy_log_tail(recording.logs, folder / "console.log")
-    _copy_cast_tail(recording.cast, recording.cast_size, folder / "console.cast")
+    _copy_log_tail(recording, folder / "console.log")
+    _copy_cast_tail(recording, folder / "console.cast")
 
 
 def _write_screen(screen: ScreenSource, folder: Path, title: str) -> None:
@@ -120,33 +135,47 @@ def _write_last(path: Path, text: str) -> None:
 INCIDENT_RECORDING_TAIL = 2 << 20
 
 
-def _copy_log_tail(logs: tuple[tuple[Path, int], ...], dest: Path) -> None:
-    """The last INCIDENT_RECORDING_TAIL bytes of the recording (across rotated files)."""
-    remaining = INCIDENT_RECORDING_TAIL
+def _copy_log_tail(recording: RecordingExtent, dest: Path) -> None:
+    """The last INCIDENT_RECORDING_TAIL bytes of the recording: its files (across rotation),
+    then what memory held while the disk had failed."""
+    memory = b"".join(event.data for event in recording.spooled)[-INCIDENT_RECORDING_TAIL:]
+    remaining = INCIDENT_RECORDING_TAIL - len(memory)
     parts: list[tuple[Path, int, int]] = []
-    for path, size in reversed(logs):
+    for path, size in reversed(recording.logs):
+        if remaining <= 0:
+            break
         take = min(size, remaining)
         parts.append((path, size - take, take))
         remaining -= take
-        if remaining <= 0:
-            break
     with open_private(dest, "wb") as out:
         for path, offset, length in reversed(parts):
             with path.open("rb") as src:
                 src.seek(offset)
                 _copy_exactly(src, out, length)
+        out.write(memory)
 
 
-def _copy_cast_tail(cast: Path, size: int, dest: Path) -> None:
-    """The .cast's header and its events up to `size`, the last INCIDENT_RECORDING_TAIL bytes."""
-    with cast.open("rb") as src, open_private(dest, "wb") as out:
-        header = src.readline()
-        out.write(header)
-        start = max(len(header), size - INCIDENT_RECORDING_TAIL)
-        src.seek(start)
-        if start > len(header):
-            start += len(src.readline())  # resume at an event boundary
-        _copy_exactly(src, out, max(size - start, 0))
+def _copy_cast_tail(recording: RecordingExtent, dest: Path) -> None:
+    """The .cast's header and its events up to its extent, the last INCIDENT_RECORDING_TAIL
+    bytes, then the events memory held (timed from the same start)."""
+    with open_private(dest, "wb") as out:
+        if recording.cast is None:
+            out.write(recording.cast_header.encode())
+        else:
+            size = recording.cast_size
+            with recording.cast.open("rb") as src:
+                header = src.readline()
+                out.write(header)
+                start = max(len(header), size - INCIDENT_RECORDING_TAIL)
+                src.seek(start)
+                if start > len(header):
+                    start += len(src.readline())  # resume at an event boundary
+                _copy_exactly(src, out, max(size - start, 0))
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        for event in recording.spooled:
+            text = decoder.decode(event.data)
+            if text or event.label is not None:
+                out.write(cast_line(event, text, recording.cast_started).encode())
 
 
 def _copy_exactly(src: IO[bytes], out: IO[bytes], length: int) -> None:

@@ -24,6 +24,9 @@ from crashcart.terminal import ScreenSource, ScreenTail
 # After this much silence, an open crash that has said its last word is completed: a box that
 # hangs right after its oops must still get its incident folder.
 IDLE_COMPLETE_SECONDS = 2.0
+# While the recording disk has failed, how often the same folder is tried again: freeing space
+# is what an operator does first, and the recording then catches up by itself.
+RESUME_RETRY_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +48,45 @@ class ConsoleState:
 @dataclass(frozen=True, slots=True)
 class ConsoleOutput:
     """Bytes as they arrived (only with `stream=True`: a live view draws them), and where the
-    recording holds them (`log` at `offset`), for a scrollback that reads them back."""
+    recording holds them (`log` at `offset`), for a scrollback that reads them back; `log` is
+    None while the disk has failed and the bytes are held in memory."""
 
     console: str
     data: bytes
     at: float
-    log: Path
+    log: Path | None
     offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingFailed:
+    """The recording disk failed: from now on the console is held in memory (bounded)."""
+
+    console: str
+    reason: str
+    path: Path
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingResumed:
+    """The recording goes on in `log`, which starts with the `spooled` bytes memory held."""
+
+    console: str
+    log: Path
+    spooled: int
+    dropped: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentUnsaved:
+    """A crash whose folder could not be written; it is kept and written once a disk takes it."""
+
+    console: str
+    report: CrashReport
+    reason: str
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +97,15 @@ class CrashProgress:
     event: ParserEvent
 
 
-SessionEvent = CrashDetected | ConsoleState | ConsoleOutput | CrashProgress
+SessionEvent = (
+    CrashDetected
+    | ConsoleState
+    | ConsoleOutput
+    | CrashProgress
+    | RecordingFailed
+    | RecordingResumed
+    | IncidentUnsaved
+)
 EventHandler = Callable[[SessionEvent], Awaitable[None] | None]
 # What an incident shows as the screen: a live view passes its own picture of the console.
 ScreenSnapshot = Callable[[], ScreenSource]
@@ -109,6 +152,11 @@ class Session:
         self.screen = ScreenTail(columns, rows)
         self.parser = CrashParser()
         self.incidents: list[Path] = []
+        self.unsaved: list[IncidentJob] = []  # crashes whose folders no disk has taken yet
+        self._ended = False
+        self._failure_told = False
+        self._told_unsaved: set[int] = set()
+        self._last_resume_try = time.monotonic()
         self._on_event = on_event
         self._stream = stream
         self._snapshot = snapshot
@@ -137,6 +185,7 @@ class Session:
                         f"{event.state}: {event.detail}", event.at, state=event.state
                     )
                     await self._emit(ConsoleState(self.name, event.state, event.detail, event.at))
+                await self._check_recording()
         finally:
             idle.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -146,7 +195,8 @@ class Session:
     async def _on_chunk(self, chunk: Chunk) -> None:
         data = chunk.data
         self.recorder.write(data, chunk.at)
-        where = (self.recorder.current.log, self.recorder.bytes_written - len(data))
+        log = self.recorder.current_log
+        where = (log, self.recorder.bytes_written - len(data) if log is not None else -1)
         self._last_data = time.monotonic()
         lines_before = self.parser.line_count
         shown = 0
@@ -162,12 +212,69 @@ class Session:
         if shown < len(data):
             await self._show(data[shown:], where, shown, chunk.at)
 
-    async def _show(self, data: bytes, where: tuple[Path, int], at_offset: int, at: float) -> None:
+    async def _show(
+        self, data: bytes, where: tuple[Path | None, int], at_offset: int, at: float
+    ) -> None:
         """Bytes reach the screens (and a live view) in stream order, split at crash ends."""
         self.screen.feed(data)
         if self._stream:
             log, chunk_offset = where
-            await self._emit(ConsoleOutput(self.name, data, at, log, chunk_offset + at_offset))
+            offset = chunk_offset + at_offset if log is not None else -1
+            await self._emit(ConsoleOutput(self.name, data, at, log, offset))
+
+    # -- a failing disk ---------------------------------------------------------------------------
+    async def _check_recording(self) -> None:
+        """Say once that the recording failed; now and then, try its folder again (and the
+        crash folders that could not be written)."""
+        failure = self.recorder.failure
+        if failure is not None and not self._failure_told:
+            self._failure_told = True
+            self._last_resume_try = time.monotonic()
+            reason = failure.strerror or str(failure)
+            path = Path(failure.filename) if failure.filename else self.recorder.directory
+            await self._emit(RecordingFailed(self.name, reason, path, time.time()))
+            return
+        if failure is None and not self.unsaved:
+            return
+        if time.monotonic() - self._last_resume_try < RESUME_RETRY_SECONDS:
+            return
+        self._last_resume_try = time.monotonic()
+        if failure is None:
+            self._retry_unsaved()
+            return
+        with contextlib.suppress(OSError):  # still failing: memory keeps holding the console
+            await self._resume(None)
+
+    @property
+    def unwritten_bytes(self) -> int:
+        """Console bytes that are not on any disk (held in memory, or dropped from it)."""
+        spool = self.recorder.spool
+        return spool.size + spool.dropped if self.recorder.failure is not None else 0
+
+    async def save_elsewhere(self, root: Path) -> Path:
+        """Record on under `root` (the console, and every crash not yet written); returns the
+        folder the recording now goes to. OSError if that disk fails too."""
+        root = make_private_dir(root)
+        if self.recorder.failure is not None:
+            await self._resume(root / self.name)
+        self.record_dir = root
+        self._retry_unsaved()
+        if self._ended:  # the console is gone: write it all now, and close what was opened
+            await self._finish_incidents()
+            self.recorder.close()
+        return self.recorder.directory
+
+    async def _resume(self, directory: Path | None) -> None:
+        spooled, dropped = self.recorder.spool.size, self.recorder.spool.dropped
+        files = self.recorder.resume(directory)
+        self._failure_told = False
+        self._retry_unsaved()
+        await self._emit(RecordingResumed(self.name, files.log, spooled, dropped, time.time()))
+
+    def _retry_unsaved(self) -> None:
+        jobs, self.unsaved = self.unsaved, []
+        for job in jobs:
+            self._queue_incident(job)
 
     async def _parser_event(self, event: ParserEvent, at: float | None) -> None:
         if self._stream:
@@ -178,6 +285,7 @@ class Session:
     async def _idle_watch(self) -> None:
         while True:
             await asyncio.sleep(IDLE_COMPLETE_SECONDS / 2)
+            await self._check_recording()  # a quiet console must still get its retries
             if self.parser.in_crash and time.monotonic() - self._last_data >= IDLE_COMPLETE_SECONDS:
                 for event in self.parser.flush_idle():
                     await self._parser_event(event, None)
@@ -197,8 +305,10 @@ class Session:
             tail = ScreenTail(self.screen.columns, self.screen.rows)
             tail.feed(self.screen.tail())
             screen = tail
-        job = (report, at, screen, self.recorder.extent())
-        if self._writer is None:
+        self._queue_incident((report, at, screen, self.recorder.extent()))
+
+    def _queue_incident(self, job: IncidentJob) -> None:
+        if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(
                 self._write_incidents(), name=f"incidents {self.name}"
             )
@@ -211,16 +321,24 @@ class Session:
             if job is None:
                 return
             report, at, screen, recording = job
-            folder = await asyncio.to_thread(
-                write_incident,
-                self.record_dir / "incidents",
-                self.name,
-                report,
-                recording=recording,
-                screen=screen,
-                at=at,
-                source=self.connector.url,
-            )
+            try:
+                folder = await asyncio.to_thread(
+                    write_incident,
+                    self.record_dir / "incidents",
+                    self.name,
+                    report,
+                    recording=recording,
+                    screen=screen,
+                    at=at,
+                    source=self.connector.url,
+                )
+            except OSError as exc:
+                self.unsaved.append(job)
+                if id(report) not in self._told_unsaved:  # said once, however often retried
+                    self._told_unsaved.add(id(report))
+                    reason = exc.strerror or str(exc)
+                    await self._emit(IncidentUnsaved(self.name, report, reason, at))
+                continue
             self.incidents.append(folder)
             await self._emit(CrashDetected(self.name, report, folder, at))
 
@@ -237,8 +355,17 @@ class Session:
             await self.connector.close()
         for event in self.parser.close():
             await self._parser_event(event, None)
-        if self._writer is not None:  # every incident is complete before the session ends
-            self._pending.put_nowait(None)
-            await self._writer
+        # A last try at what a failing disk refused: space may have been freed meanwhile.
+        if self.recorder.failure is not None:
+            with contextlib.suppress(OSError):
+                await self._resume(None)
+        self._retry_unsaved()
+        await self._finish_incidents()  # every incident is complete before the session ends
         self.recorder.mark("closed: recording ended", state="closed")
         self.recorder.close()
+        self._ended = True
+
+    async def _finish_incidents(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            self._pending.put_nowait(None)
+            await self._writer

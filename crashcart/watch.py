@@ -25,8 +25,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from connectors import Connector, ConnectorError, open_connector, parse_console_url
+from crashcart.recorder import SPOOL_LIMIT
 from crashcart.safetext import clean
-from crashcart.session import ConsoleState, CrashDetected, Session, SessionEvent
+from crashcart.session import (
+    RESUME_RETRY_SECONDS,
+    ConsoleState,
+    CrashDetected,
+    IncidentUnsaved,
+    RecordingFailed,
+    RecordingResumed,
+    Session,
+    SessionEvent,
+)
 
 EXIT_OK = 0
 EXIT_INPUT = 2
@@ -45,6 +55,7 @@ class WatchOptions:
     password_file: str | None = None
     takeover: bool = False
     speed: float | None = None  # replay speed for recordings
+    fallback: Path | None = None  # where recording goes on if the --record disk fails
 
 
 def read_ipmi_password(password_file: str | None) -> str:
@@ -183,6 +194,9 @@ class Watcher:
         if isinstance(event, ConsoleState):
             self._say(f"{event.console}: {event.state} ({event.detail})")
             return
+        if isinstance(event, RecordingFailed | RecordingResumed | IncidentUnsaved):
+            await self._on_disk_event(event)
+            return
         if not isinstance(event, CrashDetected):
             return  # live-view events; a headless watcher does not ask for them
         self._print_crash(event)
@@ -191,6 +205,41 @@ class Watcher:
         if self.options.exit_on_crash:
             self.exit_code = EXIT_CRASH
             self.stop.set()
+
+    async def _on_disk_event(
+        self, event: RecordingFailed | RecordingResumed | IncidentUnsaved
+    ) -> None:
+        """A failing recording disk: say what happened and what crashcart does about it."""
+        if isinstance(event, RecordingResumed):
+            held = f" ({event.spooled} bytes written from memory)" if event.spooled else ""
+            lost = f", {event.dropped} bytes lost (memory was full)" if event.dropped else ""
+            self._say(f"{event.console}: recording resumed in {event.log}{held}{lost}")
+            return
+        if isinstance(event, IncidentUnsaved):
+            self._say(
+                f"{event.console}: crash '{event.report.title}' detected, but its incident "
+                f"folder could not be written ({event.reason}); kept in memory"
+            )
+            return
+        session = next((s for s in self.sessions if s.name == event.console), None)
+        fallback = self.options.fallback
+        if fallback is None or session is None:
+            self._say(
+                f"{event.console}: recording failed: {event.reason} ({event.path}); holding the "
+                f"console in memory (up to {SPOOL_LIMIT >> 20} MiB), retrying every "
+                f"{RESUME_RETRY_SECONDS:.0f} s; free space, or use --fallback DIR"
+            )
+            return
+        self._say(f"{event.console}: recording failed: {event.reason} ({event.path})")
+        try:
+            moved = await session.save_elsewhere(fallback)
+        except OSError as exc:
+            self._say(
+                f"{event.console}: --fallback {fallback} failed too: {exc.strerror or exc}; "
+                "holding the console in memory"
+            )
+            return
+        self._say(f"{event.console}: recording moved to {moved}")
 
     def _print_crash(self, event: CrashDetected) -> None:
         r = event.report
@@ -237,6 +286,16 @@ class Watcher:
         for conn in opened:
             with contextlib.suppress(Exception):
                 await conn.close()
+        for session in self.sessions:  # what no disk took is gone with this process: say so
+            if session.unwritten_bytes or session.unsaved:
+                parts = [f"{session.unwritten_bytes} bytes of console"] * bool(
+                    session.unwritten_bytes
+                ) + [f"{len(session.unsaved)} crash folder(s)"] * bool(session.unsaved)
+                failure = session.recorder.failure
+                why = f" ({failure.strerror or failure})" if failure else ""
+                self._say(f"{session.name}: {' and '.join(parts)} never written to disk{why}")
+                if self.exit_code == EXIT_OK:
+                    self.exit_code = EXIT_FAILED
 
 
 async def watch(options: WatchOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

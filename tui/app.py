@@ -15,6 +15,7 @@ from crashcart.recording import InputError
 from crashcart.safetext import clean
 from tui.keymap import COMMANDS, app_bindings, command_for
 from tui.keys import LEADER_LABEL
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.hardware import HardwareScreen
 from tui.screens.help import HelpScreen
 from tui.screens.logs import LogsScreen
@@ -38,18 +39,24 @@ class CrashcartApp(App[int]):
     BINDINGS = app_bindings()
 
     def __init__(
-        self, connectors: Sequence[Connector], record_dir: Path, *, logs_path: str = "/var/log"
+        self,
+        connectors: Sequence[Connector],
+        record_dir: Path,
+        *,
+        logs_path: str = "/var/log",
+        fallback: Path | None = None,
     ) -> None:
         super().__init__()
         self.connectors = list(connectors)
         self.record_dir = record_dir
+        self.fallback = fallback
         self.logs_path = logs_path
         self.panes: list[ConsolePane] = []
         self._stopping = False
 
     def compose(self) -> ComposeResult:
         self.panes = [
-            ConsolePane(conn, self.record_dir, id=f"console-{i}")
+            ConsolePane(conn, self.record_dir, fallback=self.fallback, id=f"console-{i}")
             for i, conn in enumerate(self.connectors)
         ]
         if len(self.panes) == 1:
@@ -119,9 +126,27 @@ class CrashcartApp(App[int]):
             self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
+        unwritten = [p for p in self.panes if p.unwritten()]
+        if unwritten and not self._stopping:
+            self.run_worker(self._confirm_quit(unwritten), group="quit", exclusive=True)
+            return
         self._stopping = True
         await asyncio.gather(*(pane.stop() for pane in self.panes), return_exceptions=True)
         self.exit(0, return_code=0)
+
+    async def _confirm_quit(self, unwritten: list[ConsolePane]) -> None:
+        """Memory is the only copy of what a failed disk did not take: quitting loses it."""
+        held = "; ".join(f"{p.connector.name}: {p.unwritten()}" for p in unwritten)
+        question = (
+            f"Not on any disk yet ({held}).\n\nQuitting loses it. Save it elsewhere first "
+            f"with {LEADER_LABEL} w. Quit anyway?"
+        )
+        if await self.push_screen_wait(ConfirmScreen(question, "Quit and lose it")):
+            self._stopping = True
+            await self.action_quit()
+
+    def action_save_elsewhere(self) -> None:
+        self.run_worker(self.pane.save_elsewhere(), group="save", exclusive=True)
 
     def action_sysrq(self) -> None:
         self.run_worker(self.pane.sysrq(), group="sysrq", exclusive=True, exit_on_error=False)

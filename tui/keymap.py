@@ -30,6 +30,13 @@ COMMANDS: tuple[Command, ...] = (
         "Capture screen",
         "save the screen and the recording so far under captures/",
     ),
+    Command(
+        "save_elsewhere",
+        "w",
+        "w",
+        "Save elsewhere",
+        "when the recording disk fails: write what memory holds, and record on, in another folder",
+    ),
     Command("toggle_panel", "k", "k", "Crash panel", "show or hide the crash panel"),
     Command(
         "logs",

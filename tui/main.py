@@ -21,6 +21,7 @@ def run_tui(
     takeover: bool = False,
     speed: float | None = None,
     logs_path: str = "/var/log",
+    fallback: str | None = None,
 ) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise InputError("the console TUI needs a terminal (for scripts: crashcart watch/analyze)")
@@ -42,7 +43,12 @@ def run_tui(
     # Imported late: Textual takes a moment to import, and usage errors should not wait for it.
     from tui.app import CrashcartApp
 
-    app = CrashcartApp(connectors, Path(record_dir), logs_path=logs_path)
+    app = CrashcartApp(
+        connectors,
+        Path(record_dir),
+        logs_path=logs_path,
+        fallback=Path(fallback) if fallback else None,
+    )
     app.run()
     return app.return_code if app.return_code is not None else 0
 

@@ -31,17 +31,22 @@ from crashcart.session import (
     ConsoleState,
     CrashDetected,
     CrashProgress,
+    IncidentUnsaved,
+    RecordingFailed,
+    RecordingResumed,
     Session,
     SessionEvent,
 )
 from tui.highlight import Highlights
+from tui.keys import LEADER_LABEL
 from tui.linestore import LineStore
+from tui.screens.ask_path import AskPathScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.sysrq import BREAK_ONLY, DESTRUCTIVE, SYSRQ_COMMANDS, SysrqScreen
 from tui.widgets.console_view import ConsoleView
 from tui.widgets.crash_panel import CrashEntry, CrashPanel
 from tui.widgets.scrollback import Scrollback
-from tui.widgets.status_bar import ConsoleStatus, StatusBar
+from tui.widgets.status_bar import ConsoleStatus, StatusBar, human_bytes
 
 # How soon after BREAK the letter follows: well inside the kernel's 5 s window, and after the
 # console server has had time to put the BREAK on the wire.
@@ -49,6 +54,9 @@ SYSRQ_LETTER_DELAY = 0.3
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0)
 # Incidents completed within this long of each other share one toast.
 TOAST_GATHER_SECONDS = 0.3
+# Where "save elsewhere" suggests to write when no --fallback was given: memory-backed, so it
+# works when every disk is full, and gone at the jump host's next reboot (the prompt says so).
+RESCUE_DIRS = (Path("/dev/shm"), Path("/tmp"))
 
 
 def _transport(connector: Connector) -> str:
@@ -75,10 +83,18 @@ class ConsolePane(Widget):
     class Ended(Message):
         pane: ConsolePane
 
-    def __init__(self, connector: Connector, record_dir: Path, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        connector: Connector,
+        record_dir: Path,
+        *,
+        fallback: Path | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.connector = connector
         self.record_dir = record_dir
+        self.fallback = fallback
         self.highlights = Highlights()
         self.store = LineStore()
         self.session: Session | None = None
@@ -205,7 +221,97 @@ class ConsolePane(Widget):
                 self.set_timer(TOAST_GATHER_SECONDS, self._announce_incidents)
         elif isinstance(event, ConsoleState):
             self._on_state(event.state, event.detail)
+        elif isinstance(event, RecordingFailed | RecordingResumed | IncidentUnsaved):
+            await self._on_disk_event(event)
         self._status_dirty = True
+
+    # -- a failing recording disk ---------------------------------------------------------------
+    async def _on_disk_event(
+        self, event: RecordingFailed | RecordingResumed | IncidentUnsaved
+    ) -> None:
+        name = self.connector.name
+        if isinstance(event, RecordingFailed):
+            self.status.recording_failed = event.reason
+            if self.fallback is not None:
+                await self._save_to(self.fallback)
+                return
+            self.notify(
+                f"{name}: recording failed: {clean(event.reason)} ({clean(str(event.path))}).\n"
+                "The console is held in memory and the folder retried every few seconds; "
+                f"{LEADER_LABEL} w saves it elsewhere.",
+                title="recording disk",
+                severity="error",
+                timeout=60,
+            )
+        elif isinstance(event, RecordingResumed):
+            self.status.recording_failed = ""
+            self._scrollback_catch_up(event.log, event.spooled)
+            lost = f"; {event.dropped} bytes lost (memory was full)" if event.dropped else ""
+            self.notify(
+                f"{name}: recording resumed in {event.log}{lost}",
+                title="recording disk",
+                severity="warning" if event.dropped else "information",
+                timeout=15,
+            )
+        else:
+            self.notify(
+                f"{name}: {clean(event.report.title)[:80]}\nthe incident folder could not be "
+                f"written ({clean(event.reason)}): kept in memory; {LEADER_LABEL} w saves it "
+                "elsewhere",
+                title="crash not saved",
+                severity="error",
+                timeout=60,
+            )
+
+    def _scrollback_catch_up(self, log: Path, spooled: int) -> None:
+        """What memory held is now at the start of `log`: the scrollback reads it from there."""
+        if not spooled:
+            return
+        try:
+            with log.open("rb") as f:
+                held = f.read(spooled)
+        except OSError:
+            return
+        self.store.append(held, log, 0)
+
+    def unwritten(self) -> str:
+        """What of this console is on no disk, for a person ("" when nothing)."""
+        session = self.session
+        if session is None or not (session.unwritten_bytes or session.unsaved):
+            return ""
+        crashes = f" and {len(session.unsaved)} crash(es)" if session.unsaved else ""
+        return f"{human_bytes(session.unwritten_bytes)}{crashes}"
+
+    async def save_elsewhere(self) -> None:
+        """Ask where, then write there what memory holds and record on there."""
+        if self.session is None:
+            self.notify("nothing is being recorded here", timeout=4)
+            return
+        suggestion = self.fallback or next(
+            (d / "crashcart-rescue" for d in RESCUE_DIRS if d.is_dir()), Path("crashcart-rescue")
+        )
+        held = self.unwritten() or "nothing"
+        where = await self.app.push_screen_wait(
+            AskPathScreen(
+                f"Record {self.connector.name} from now on in which folder?\n"
+                f"Held in memory only: {held}. (/dev/shm is memory: gone at reboot.)",
+                suggestion,
+            )
+        )
+        if where is not None:
+            await self._save_to(where)
+
+    async def _save_to(self, root: Path) -> None:
+        assert self.session is not None
+        try:
+            folder = await self.session.save_elsewhere(root)
+        except OSError as exc:
+            self.notify(
+                f"cannot save to {root}: {exc.strerror or exc}", severity="error", timeout=30
+            )
+            return
+        self.record_dir = root
+        self.notify(f"{self.connector.name}: recording now goes to {folder}", timeout=15)
 
     def _announce_incidents(self) -> None:
         """One toast for the incidents written since the last: a crash loop or a flushed
@@ -226,7 +332,8 @@ class ConsolePane(Widget):
         )
 
     def _on_output(self, output: ConsoleOutput) -> None:
-        self.store.append(output.data, output.log, output.offset)
+        if output.log is not None:  # else held in memory: the scrollback gets it on resume
+            self.store.append(output.data, output.log, output.offset)
         self.status.bytes_in += len(output.data)
         self.view.feed(output.data)
         if self.query_one(ContentSwitcher).current == "scrollback":
@@ -250,7 +357,10 @@ class ConsolePane(Widget):
             self.panel.crash_completed(event.crash_id, event.report)
 
     def _on_state(self, state: str, detail: str) -> None:
-        if state == "disconnected":
+        if state == "reconnecting":  # a retry failed: why, e.g. another SOL session holds it
+            self.status.state = "reconnecting"
+            self.status.note = detail
+        elif state == "disconnected":
             if not self.connector.reconnects:
                 self.status.state = "ended"
             else:
@@ -272,8 +382,9 @@ class ConsolePane(Widget):
     def _show_status(self) -> None:
         if self.session is not None:
             recorder = self.session.recorder
-            self.status.recording = str(recorder.current.log)
+            self.status.recording = str(recorder.directory)
             self.status.recording_size = recorder.total_bytes
+            self.status.held = recorder.spool.size if recorder.failure is not None else 0
         self.status.replay = self._replay_status()
         with contextlib.suppress(NoMatches):  # not mounted yet, or already torn down
             self.query_one("#status", StatusBar).show(self.status)

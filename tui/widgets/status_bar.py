@@ -36,11 +36,13 @@ class ConsoleStatus:
     state: str = "connecting"
     gaps: int = 0
     bytes_in: int = 0
-    recording: str = ""
+    recording: str = ""  # the console's recording folder
     recording_size: int = 0
     crashes: int = 0
     replay: str = ""  # "▶ 1x", "⏸ paused", "⏩ to next crash"
     note: str = ""  # the last error or detail
+    recording_failed: str = ""  # why the recording disk failed, while it has
+    held: int = 0  # bytes held in memory meanwhile
 
 
 class StatusBar(Static):
@@ -71,9 +73,16 @@ class StatusBar(Static):
         if status.recording:
             # The console's folder only: file names carry a time stamp and would crowd out the
             # crash count; the full path is in every incident toast and in the crash panel.
-            name = "/".join(status.recording.rsplit("/", 2)[-2:-1]) + "/"
+            name = status.recording.rstrip("/").rsplit("/", 1)[-1] + "/"
             text.append("  rec ", style="red")
             text.append(f"{clean(name)} ({human_bytes(status.recording_size)})")
+        if status.recording_failed:
+            text.append("  ")
+            text.append(
+                f" REC FAILED: {clean(status.recording_failed)[:30]}, "
+                f"{human_bytes(status.held)} in memory ",
+                style="bold white on red",
+            )
         if status.note:
             text.append(f"  {clean(status.note)[:60]}", style="italic")
         self.update(text)
