@@ -121,3 +121,20 @@ def test_incident_folder_holds_the_whole_story(tmp_path: Path, qemu_corpus: Path
     assert (folder / "screen.svg").read_text().lstrip().startswith("<svg")
     md = (folder / "report.md").read_text()
     assert "crashme_null_deref" in md and "| Module | crashme |" in md
+
+
+def test_a_restart_in_the_same_folder_keeps_the_earlier_recording_and_events(
+    tmp_path: Path,
+) -> None:
+    first = Recorder(tmp_path, "box")
+    first.write(b"first run\n", at=1.0)
+    first.mark("disconnected: cable pulled", at=2.0, state="disconnected")
+    first.close()
+    second = Recorder(tmp_path, "box")
+    second.write(b"second run\n", at=3.0)
+    second.mark("closed: recording ended", at=4.0, state="closed")
+    second.close()
+    assert first.files[0].log.read_bytes() == b"first run\n"
+    assert second.files[0].log != first.files[0].log
+    events = [json.loads(line)["event"] for line in (tmp_path / "box.events.jsonl").open()]
+    assert events == ["disconnected: cable pulled", "closed: recording ended"]
