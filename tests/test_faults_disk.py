@@ -12,6 +12,7 @@ import codecs
 import errno
 import json
 import os
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -294,6 +295,8 @@ def test_watch_with_a_fallback_moves_the_recording_there_at_once(
     assert_whole(fallback)
     assert str(fallback / "incidents") in out
     assert not list((disk / "rec").rglob("*.cast"))  # nothing half-made on the full disk
+    for path in fallback.rglob("*"):  # as private as the folder it stands in for
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
 
 
 # -- the TUI -------------------------------------------------------------------------------------
