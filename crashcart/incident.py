@@ -46,7 +46,7 @@ def write_incident(
     is always a whole one; the caller still has everything in memory to try elsewhere.
     """
     now = time.time() if at is None else at
-    folder = _new_folder(root / incident_dir_name(console, report, now))
+    folder = _new_folder(make_private_dir(root) / incident_dir_name(console, report, now))
     try:
         if recording is not None:
             _write_recording(recording, folder)
@@ -79,7 +79,7 @@ def write_capture(
     """
     now = time.time() if at is None else at
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
-    folder = _new_folder(root / f"{stamp}-{console}-capture")
+    folder = _new_folder(make_private_dir(root) / f"{stamp}-{console}-capture")
     try:
         if recording is not None:
             _write_recording(recording, folder)
