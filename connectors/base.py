@@ -13,9 +13,12 @@ A connector is an async object:
 When the line drops (a USB adapter re-enumerates, a console server closes the TCP connection,
 the BMC ends the SOL session) a reconnecting connector reports `StateChange("disconnected")`,
 retries with back-off, and on success reports a `Gap` (when the console was not heard) and
-`StateChange("connected")`. Bytes received before the drop were already delivered: nothing is
-lost that arrived. Connectors import nothing else of crashcart's, so the dependency direction
-stays `tui -> crashcart -> connectors`.
+`StateChange("connected")`. A failed attempt reports `StateChange("reconnecting", reason)` when
+its reason differs from the last one reported in this outage: the operator learns why the
+console stays dark ("in use by another session", "no answer from the BMC") without one event per
+attempt. Bytes received before the drop were already delivered: nothing is lost that arrived.
+Connectors import nothing else of crashcart's, so the dependency direction stays
+`tui -> crashcart -> connectors`.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class StateChange:
-    state: str  # "connected", "disconnected", "closed"
+    state: str  # "connected", "disconnected", "reconnecting" (an attempt failed), "closed"
     detail: str
     at: float
 
@@ -133,6 +136,13 @@ class Connector(abc.ABC):
     async def _send_break(self) -> None:
         raise Unsupported(f"{self.url}: this transport cannot send a BREAK")
 
+    def _failure_reason(self, exc: OSError | ConnectorError) -> str:
+        """One line for an operator: ConnectorErrors are worded so already; an OSError gets
+        the console's URL, so that a line among many consoles says which one."""
+        if isinstance(exc, ConnectorError):
+            return str(exc) or type(exc).__name__
+        return f"{self.url}: {exc.strerror or exc}"
+
     # -- public API --------------------------------------------------------------------------
     async def open(self) -> None:
         """Connect once; a failure here is the operator's to see (exit 2), not retried."""
@@ -141,7 +151,7 @@ class Connector(abc.ABC):
         except ConnectorError:
             raise
         except OSError as exc:
-            raise ConnectorError(f"{self.url}: {exc.strerror or exc}") from exc
+            raise ConnectorError(self._failure_reason(exc)) from exc
         self.connected = True
         await self._queue.put(StateChange("connected", self.url, time.time()))
         self._pump_task = asyncio.create_task(self._pump(), name=f"connector {self.name}")
@@ -214,6 +224,7 @@ class Connector(abc.ABC):
                 return
 
     async def _reconnect(self, lost_at: float, reason: str) -> bool:
+        told: str | None = None  # the last failure reported in this outage
         async for delay in self.backoff.delays():
             await asyncio.sleep(delay)
             if self._closed:
@@ -223,7 +234,13 @@ class Connector(abc.ABC):
             except Fatal as exc:
                 await self._queue.put(StateChange("disconnected", str(exc), time.time()))
                 return False
-            except (OSError, ConnectorError):
+            except (OSError, ConnectorError) as exc:
+                # Say why the console stays dark, but only when the reason changes: attempts
+                # repeat every few seconds for as long as the outage lasts.
+                why = self._failure_reason(exc)
+                if why != told:
+                    told = why
+                    await self._queue.put(StateChange("reconnecting", why, time.time()))
                 continue
             now = time.time()
             self.connected = True

@@ -7,11 +7,17 @@ its stdout line-buffered, so its notices arrive whole) whose master we read with
 ipmitool then sends what was typed, deactivates its own SOL payload and exits. Its stderr is a
 third pipe, so its messages never mix with the console bytes.
 
-Decisions an SRE should know about (each one is tested in tests/test_ipmi_sol.py):
+Decisions an SRE should know about (each one is tested in tests/test_ipmi_sol.py or, for what
+happens when things break, tests/test_faults_ipmi.py):
 
 * The password reaches ipmitool only in its environment (`IPMI_PASSWORD` with `-E`), never in
   argv (which every user can read in `ps`), never in a log line, a URL or an exception. The
   child's environment is readable only by its owner and root (/proc/PID/environ is 0400).
+  Defence in depth: should an ipmitool (another version, a wrapper script) ever print the
+  password, it is replaced by `***` in everything of ipmitool's we keep or show: its stderr
+  lines (which become log lines and error messages), whatever it printed on stdout before the
+  SOL banner, and the output of one-shot commands. Console bytes after the banner are never
+  altered: the recording is exactly what the server sent.
 * ipmitool's own notices are not console output and are kept out of the byte stream, so a
   recording is exactly what the server sent: the "[SOL Session operational. Use ~? for help]"
   banner (always first, before any SOL data can arrive) and the "~B [send break]" line it prints
@@ -32,7 +38,22 @@ Decisions an SRE should know about (each one is tested in tests/test_ipmi_sol.py
   silently: `take_over()` (or the `takeover=True` option, meant for a CLI that asked the
   operator) runs `sol deactivate` and activates again. A take-over is for that one open() only:
   a reconnect that finds the console busy keeps waiting with back-off, it never kicks whoever
-  holds it now (two crashcarts would otherwise steal it from each other forever).
+  holds it now (two crashcarts would otherwise steal it from each other forever). While it
+  waits, the reconnect loop reports `reconnecting` with "in use by another session", once.
+* One exception, for our own corpse: when OUR ipmitool dies by a signal crashcart did not send
+  (the OOM killer, a stray `kill -9`, a segfault; the disconnect then says "ipmitool was killed
+  by signal 9 (SIGKILL)"), it could not deactivate its payload, and the BMC keeps it until the
+  dead session times out (ipmi_sim: ~30 s; real BMCs: a minute or more). The reconnect would
+  then meet "in use by another session" and wait that long, deaf, at the worst moment. A
+  payload that is busy right after our own ipmitool was killed is almost certainly that dead
+  session's, so the connector runs `sol deactivate` once, logs a WARNING saying why, and sets
+  `reclaimed_own_session`. Only once per death and only within
+  `_RECLAIM_WINDOW` (60 s, the IPMI session inactivity timeout; later, a busy console belongs
+  to someone else); never after an ordinary loss (the BMC closed the session, the keep-alive
+  failed, someone ran `sol deactivate`): so a colleague who takes the console, and another
+  crashcart, are still never kicked. The small risk left: someone who frees our dead payload
+  and activates their own within that minute loses it once; crashcart does not retry the
+  deactivation, so it cannot turn into a tug of war.
 * Close: end-of-file on ipmitool's input, its own orderly exit (what `~.` does, without the CR
   that `~.` needs after a half-typed line, which the server would execute). The payload is
   released, so the next attach works at once. Only if ipmitool has not exited within 2 s is it
@@ -66,6 +87,7 @@ from connectors.base import Backoff, Connector, ConnectorError, Fatal
 __all__ = [
     "BREAK_NOTICE",
     "PASSWORD_ENV",
+    "REDACTED",
     "IpmiSolConnector",
     "NoticeFilter",
     "SolOptions",
@@ -74,6 +96,7 @@ __all__ = [
     "connect_ipmi",
     "escape_sol_input",
     "ipmitool_env",
+    "redact",
     "resolve_ipmi_password",
     "session_lost_reason",
 ]
@@ -96,6 +119,10 @@ _NOTICE_WAIT = 2.0  # seconds a notice is waited for before held-back bytes are 
 _CLOSE_WAIT = 2.0  # seconds ipmitool gets to deactivate its payload after end-of-file
 _EXIT_WAIT = 2.0  # seconds for a failed ipmitool to exit (and finish its stderr)
 _ACTIVATE_TIMEOUT = 60.0  # ipmitool's own retries give up on a silent BMC after ~20 s
+# How long after our own ipmitool was killed a busy payload is taken to be its: the IPMI
+# session inactivity timeout (60 s by the spec's default), after which a BMC has dropped it.
+_RECLAIM_WINDOW = 60.0
+REDACTED = "***"
 
 
 class SolSessionBusy(ConnectorError):
@@ -158,6 +185,15 @@ def ipmitool_env(password: str, base: dict[str, str] | None = None) -> dict[str,
     env["IPMI_PASSWORD"] = password
     env["LC_ALL"] = "C"  # its messages are matched in English
     return env
+
+
+def redact(text: str, password: str) -> str:
+    """`text` with every occurrence of the password replaced by `***`.
+
+    For what ipmitool prints, not for console bytes. A very short password blots out more than
+    itself (every "a" for a password "a"): a garbled message is the lesser harm.
+    """
+    return text.replace(password, REDACTED) if password else text
 
 
 # -- options -----------------------------------------------------------------------------------
@@ -349,7 +385,13 @@ def classify_ipmitool_failure(
 
 
 def session_lost_reason(lines: list[str], status: int | None) -> str:
-    """Why a running SOL session ended, from ipmitool's last words on stderr."""
+    """Why a running SOL session ended, from ipmitool's last words on stderr.
+
+    A signal comes first: a killed ipmitool has no last words, and what it wrote while the
+    session started (in `lines` too) would read as the reason.
+    """
+    if status is not None and status < 0:
+        return f"ipmitool was killed by {_signal_words(-status)}"
     text = "\n".join(lines)
     if "No response to keepalive" in text:
         return "the BMC stopped answering the SOL keep-alive (session lost or taken over)"
@@ -361,13 +403,25 @@ def session_lost_reason(lines: list[str], status: int | None) -> str:
     return f"ipmitool exited (status {status})"
 
 
+def _signal_words(number: int) -> str:
+    """'signal 9 (SIGKILL)', as `kill -l` would name it; the bare number if Python cannot."""
+    try:
+        return f"signal {number} ({signal.Signals(number).name})"
+    except ValueError:
+        return f"signal {number}"
+
+
 # -- the ipmitool child ------------------------------------------------------------------------
 class _SolProcess:
     """One ipmitool: its output (a pty) on a queue (b"" = end), its stderr lines kept apart,
     its input a pipe we write to and close to make it quit."""
 
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], password: str) -> None:
         self.loop = asyncio.get_running_loop()
+        self.password = password  # only to blot it out of what ipmitool says
+        # Whether we sent it a signal: a death by a signal we did not send is someone else's
+        # doing (see the module docstring, on reclaiming our own payload).
+        self.signalled = False
         self.output: asyncio.Queue[bytes] = asyncio.Queue()
         self.stderr: deque[str] = deque(maxlen=40)
         self.stderr_done = asyncio.Event()
@@ -410,7 +464,7 @@ class _SolProcess:
             self._add_stderr_line(line)
 
     def _add_stderr_line(self, raw: bytes) -> None:
-        line = raw.decode("utf-8", "replace").rstrip("\r")
+        line = redact(raw.decode("utf-8", "replace").rstrip("\r"), self.password)
         self.stderr.append(line)
         if line and not line.startswith(_NOISE):
             log.info("ipmitool[%d]: %s", self.proc.pid, line)
@@ -460,6 +514,7 @@ class _SolProcess:
         for sig, wait in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 1.0)):
             if not self.alive:
                 break
+            self.signalled = True
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(sig)  # by PID; Popen refuses once it has reaped it
             await self.wait_exit(wait)
@@ -480,6 +535,7 @@ class _SolProcess:
             self.loop.remove_reader(self.master)
             self.loop.remove_reader(self.err)
         if self.alive:
+            self.signalled = True
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -488,6 +544,26 @@ class _SolProcess:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.master = self.err = -1
+
+
+def _with_queued(output: asyncio.Queue[bytes], first: bytes) -> tuple[bytes, bool]:
+    """`first` and every piece of output already queued behind it, as one; and whether the end
+    (b"") was among them.
+
+    ipmitool writes each SOL packet as it comes (tens of bytes while a console prints line by
+    line), and each becomes a queued piece. Handed on one by one they would each cost the
+    connector's coalescing pause (30 ms): about a kilobyte a second, so the console would fall
+    further and further behind, and a killed ipmitool's last bytes would take seconds to drain.
+    """
+    if not first:
+        return b"", True
+    pieces = [first]
+    while not output.empty():
+        piece = output.get_nowait()
+        if not piece:
+            return b"".join(pieces), True
+        pieces.append(piece)
+    return b"".join(pieces), False
 
 
 def _spawn(argv: list[str], env: dict[str, str]) -> tuple[int, int, int, subprocess.Popen[bytes]]:
@@ -551,6 +627,10 @@ class IpmiSolConnector(Connector):
         self._password = _checked_password(password, url.display)
         self._takeover_armed = takeover
         self.took_over = False  # whether this connector ever deactivated someone else's session
+        # Whether it ever deactivated the payload its own killed ipmitool left behind, and until
+        # when (time.monotonic()) a busy console is taken to be that dead session's.
+        self.reclaimed_own_session = False
+        self._reclaim_until: float | None = None
         self._activate_timeout = activate_timeout
         self._proc: _SolProcess | None = None
         self._pending = b""
@@ -582,10 +662,24 @@ class IpmiSolConnector(Connector):
 
     async def _deactivate_payload(self) -> None:
         log.warning("%s: taking over the SOL console (sol deactivate)", self.url)
+        await self._sol_deactivate()
+        self.took_over = True
+
+    async def _reclaim_own_payload(self) -> None:
+        """Free the payload our killed ipmitool left active (see the module docstring)."""
+        self._reclaim_until = None  # once per death, whatever comes of it
+        log.warning(
+            "%s: our own ipmitool was killed and left its SOL payload active on the BMC; "
+            "deactivating that payload once to reconnect (sol deactivate)",
+            self.url,
+        )
+        await self._sol_deactivate()
+        self.reclaimed_own_session = True
+
+    async def _sol_deactivate(self) -> None:
         status, lines = await self._run_ipmitool("sol", "deactivate")
         if status != 0:
             raise classify_ipmitool_failure(lines, self.url, self.options.user, status)
-        self.took_over = True
 
     async def _run_ipmitool(self, *command: str) -> tuple[int | None, list[str]]:
         """A one-shot ipmitool command (no tty needed); its exit status and output lines."""
@@ -607,24 +701,28 @@ class IpmiSolConnector(Connector):
                 proc.kill()
             await proc.wait()
             raise
-        return proc.returncode, out.decode("utf-8", "replace").splitlines()
+        return proc.returncode, redact(out.decode("utf-8", "replace"), self._password).splitlines()
 
     # -- Connector ---------------------------------------------------------------------------
     async def _connect(self) -> None:
         try:
             await self._activate()
         except SolSessionBusy:
-            if not self._takeover_armed:
+            if self._takeover_armed:
+                self._takeover_armed = False
+                await self._deactivate_payload()
+            elif self._reclaim_until is not None and time.monotonic() < self._reclaim_until:
+                await self._reclaim_own_payload()
+            else:
                 raise
-            self._takeover_armed = False
-            await self._deactivate_payload()
             await self._activate()
         self._takeover_armed = False  # for the first open() only, never for reconnects
+        self._reclaim_until = None  # connected: whatever blocked us is gone
 
     async def _activate(self) -> None:
         argv = self.options.activate_argv()
         log.debug("%s: starting %s", self.url, " ".join(argv))  # argv holds no secret
-        proc = _SolProcess(argv, ipmitool_env(self._password))
+        proc = _SolProcess(argv, ipmitool_env(self._password), self._password)
         try:
             leftover = await asyncio.wait_for(self._await_banner(proc), self._activate_timeout)
         except TimeoutError:
@@ -648,15 +746,26 @@ class IpmiSolConnector(Connector):
             data = await proc.output.get()
             if not data:
                 status = await proc.finished()
-                raise classify_ipmitool_failure(
-                    list(proc.stderr), self.url, self.options.user, status
-                )
+                # Some ipmitool messages go to stdout: they count (stderr's last, as the more
+                # likely to hold the error).
+                said = [*self._ipmitool_stdout(proc, seen), *proc.stderr]
+                raise classify_ipmitool_failure(said, self.url, self.options.user, status)
             seen += data
             match = _BANNER.search(seen)
             if match:
                 # Before the banner no SOL data can have arrived: all of that is ipmitool's.
+                self._ipmitool_stdout(proc, seen[: match.start()])
                 log.info("ipmitool[%d]: %s", proc.proc.pid, match.group().decode().strip())
                 return seen[match.end() :]
+
+    def _ipmitool_stdout(self, proc: _SolProcess, before_banner: bytes) -> list[str]:
+        """ipmitool's own stdout lines (before any SOL data), password blotted out, logged."""
+        text = redact(before_banner.decode("utf-8", "replace"), self._password)
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        for line in lines:
+            if not line.startswith(_NOISE):
+                log.info("ipmitool[%d]: %s", proc.proc.pid, line)
+        return lines
 
     async def _read(self) -> bytes:
         proc = self._proc
@@ -674,11 +783,12 @@ class IpmiSolConnector(Connector):
             data = await self._next_output(proc)
             if data is None:  # a notice never came: let the held bytes through
                 out = self._filter.feed(b"", time.monotonic())
-            elif not data:
-                self._eof = True
-                out = self._filter.flush()
             else:
-                out = self._filter.feed(data, time.monotonic())
+                data, ended = _with_queued(proc.output, data)
+                out = self._filter.feed(data, time.monotonic()) if data else b""
+                if ended:
+                    self._eof = True
+                    out += self._filter.flush()
             if out:
                 return out
 
@@ -693,6 +803,10 @@ class IpmiSolConnector(Connector):
 
     async def _lost(self, proc: _SolProcess) -> ConnectorError:
         status = await proc.finished()
+        if status is not None and status < 0 and not proc.signalled:
+            # Killed by someone else: its payload is likely still active; the reconnect may
+            # free it (see the module docstring).
+            self._reclaim_until = time.monotonic() + _RECLAIM_WINDOW
         return ConnectorError(f"{self.url}: {session_lost_reason(list(proc.stderr), status)}")
 
     async def _write(self, data: bytes) -> None:

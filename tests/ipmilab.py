@@ -5,6 +5,10 @@ and records the PIDs it started; `stop_bmc.sh` kills exactly those. Each lab get
 folder and a random password, so parallel runs and stale state cannot meet. The password is
 distinctive so that a test can search process lists and files for it.
 
+`stop_ipmi_sim` and `start_ipmi_sim` stop the simulator alone and start it again the way
+start_bmc.sh did (a BMC rebooting under a live SOL session), while socat, and so the server's
+serial line, stays up.
+
 Also here: `Tap`, which drains a connector's events in a background task so a test can wait for
 a condition with a deadline (a timed-out `anext()` would close the event iterator for good).
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import secrets
 import select
@@ -220,13 +225,91 @@ def stop_lab(run_dir: Path, port: int) -> None:
     for pid, name in pids.items():
         if _runs(pid, name):
             os.kill(pid, signal.SIGKILL)
-            # a SIGKILLed ipmi_sim leaves its UUCP lock behind (gotcha 6/7)
-            lock = Path(f"/var/lock/LCK..sol-bmc-{port}")
-            with contextlib.suppress(OSError, ValueError):
-                if name == "ipmi_sim" and int(lock.read_text().split()[0]) == pid:
-                    lock.unlink()
+            if name == "ipmi_sim":
+                _drop_stale_lock(port, pid)
     for pty_link in (run_dir / "sol-host", *run_dir.glob("sol-bmc-*")):
         pty_link.unlink(missing_ok=True)
+
+
+def _drop_stale_lock(port: int, pid: int) -> None:
+    """A SIGKILLed ipmi_sim leaves its UUCP lock behind (gotchas 6/7): drop it if it is `pid`'s."""
+    lock = Path(f"/var/lock/LCK..sol-bmc-{port}")
+    with contextlib.suppress(OSError, ValueError):
+        if int(lock.read_text().split()[0]) == pid:
+            lock.unlink()
+
+
+@dataclass(frozen=True)
+class SimCommand:
+    """How ipmi_sim was started: its argv and working folder."""
+
+    argv: tuple[str, ...]
+    cwd: Path
+
+
+def stop_ipmi_sim(lab: BmcLab) -> SimCommand:
+    """The BMC goes down: SIGTERM ipmi_sim by its PID (socat, so the host pty, stays up).
+
+    Returns how it was started, read from /proc rather than copied from start_bmc.sh: the
+    restart is then exactly what the script ran (the same lan.conf, lab.emu, state folder and
+    cwd), even after the script changes.
+    """
+    pid = lab.ipmi_sim_pid
+    if not _runs(pid, "ipmi_sim"):
+        pytest.fail(f"ipmi_sim (pid {pid}) is not running", pytrace=False)
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    command = SimCommand(
+        tuple(a.decode() for a in cmdline if a), Path(os.readlink(f"/proc/{pid}/cwd"))
+    )
+    os.kill(pid, signal.SIGTERM)  # its shutdown handlers remove the UUCP lock
+    if not _wait(lambda: not _runs(pid, "ipmi_sim"), 5):
+        os.kill(pid, signal.SIGKILL)
+        _wait(lambda: not _runs(pid, "ipmi_sim"), 5)
+        _drop_stale_lock(lab.port, pid)
+    return command
+
+
+def start_ipmi_sim(lab: BmcLab, command: SimCommand) -> BmcLab:
+    """The BMC is back: ipmi_sim started as before, answering RMCP+. Returns the lab with the
+    new PID, which is also written to RUN/ipmi_sim.pid so that stop_lab stops this one."""
+    # Gotcha 5: the SOL pty must be there when ipmi_sim starts, or it looks again only after 10 s.
+    sol_pty = lab.run_dir / f"sol-bmc-{lab.port}"
+    if not sol_pty.exists():
+        pytest.fail(f"{sol_pty} is gone (socat died?): ipmi_sim would not find it", pytrace=False)
+    # `cmd & echo $!` from a shell that then exits, like start_bmc.sh's `(exec ipmi_sim) &`: the
+    # simulator is nobody's child here, so no zombie of it waits on this test process.
+    script = 'cd "$1" || exit 1; shift; "$@" </dev/null >>"$LOG" 2>&1 & echo $!'
+    launched = subprocess.run(
+        ["sh", "-c", script, "sh", str(command.cwd), *command.argv],
+        env={**os.environ, "LOG": str(lab.run_dir / "ipmi_sim.log")},  # appended: both runs kept
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=True,
+    )
+    pid = int(launched.stdout)
+    (lab.run_dir / "ipmi_sim.pid").write_text(f"{pid}\n")
+    restarted = dataclasses.replace(lab, ipmi_sim_pid=pid)
+
+    def answers() -> bool:
+        if not _runs(pid, "ipmi_sim"):
+            log = (lab.run_dir / "ipmi_sim.log").read_text(errors="replace")[-2000:]
+            pytest.fail(f"the restarted ipmi_sim died:\n{log}", pytrace=False)
+        # Get Device ID, as start_bmc.sh asks; -N/-R: a BMC still starting gets asked again soon.
+        return restarted.ipmitool("-N", "1", "-R", "1", "raw", "0x06", "0x01").returncode == 0
+
+    if not _wait(answers, 20):
+        pytest.fail("the restarted ipmi_sim did not answer within 20 s", pytrace=False)
+    return restarted
+
+
+def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
 
 
 def _runs(pid: int, name: str) -> bool:
