@@ -543,3 +543,34 @@ def test_keepalive_notices_a_lost_console_without_any_typing(lab: BmcLab, host: 
             await tap.finish()
 
     run(scenario(), timeout=60)
+
+
+@pytest.mark.lab
+def test_a_console_printing_line_by_line_at_115200_baud_is_not_left_behind(
+    lab: BmcLab, host: int, qemu_corpus: Path
+) -> None:
+    """Each SOL packet is a small read; handed on one at a time (each followed by the
+    connector's 30 ms batching pause) they capped a console near 1 KB/s."""
+    lines = (qemu_corpus / "normal_boot_login.log").read_bytes().splitlines(keepends=True)
+    text = b"".join(lines)[: 24 << 10]
+    line_rate = 11520  # bytes/s at 115200 baud, 8N1
+
+    async def scenario() -> float:
+        conn = sol(lab)
+        await conn.open()
+        tap = Tap(conn)
+        try:
+            started = time.monotonic()
+            for line in text.splitlines(keepends=True):
+                await asyncio.to_thread(write_host, host, line)
+                await asyncio.sleep(len(line) / line_rate)
+            sent_in = time.monotonic() - started
+            await tap.wait(lambda: len(tap.data()) >= len(text), 20)
+            assert tap.data() == text
+            return time.monotonic() - started - sent_in
+        finally:
+            await conn.close()
+            await tap.finish()
+
+    behind = run(scenario(), timeout=40)
+    assert behind < 1.0, f"the last line arrived {behind:.1f} s after it was printed"
