@@ -288,9 +288,11 @@ class Watcher:
                 await conn.close()
         for session in self.sessions:  # what no disk took is gone with this process: say so
             if session.unwritten_bytes or session.unsaved:
-                parts = [f"{session.unwritten_bytes} bytes of console"] * bool(
-                    session.unwritten_bytes
-                ) + [f"{len(session.unsaved)} crash folder(s)"] * bool(session.unsaved)
+                parts = []
+                if session.unwritten_bytes:
+                    parts.append(f"{session.unwritten_bytes} bytes of console")
+                if session.unsaved:
+                    parts.append(f"{len(session.unsaved)} crash folder(s)")
                 failure = session.recorder.failure
                 why = f" ({failure.strerror or failure})" if failure else ""
                 self._say(f"{session.name}: {' and '.join(parts)} never written to disk{why}")
