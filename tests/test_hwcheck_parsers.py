@@ -708,3 +708,13 @@ def test_worst_orders_verdicts() -> None:
     assert worst([Verdict.UNAVAILABLE, Verdict.WARN]) is Verdict.WARN
     assert worst([Verdict.WARN, Verdict.FAIL, Verdict.PASS]) is Verdict.FAIL
     assert worst([]) is Verdict.PASS
+
+
+def test_kernel_log_shows_the_newest_errors_when_old_ones_fill_the_cap() -> None:
+    # A jump host's log that holds months of old I/O errors: the ones nearest the crash count.
+    old = "".join(f"[ {i}.0] I/O error, dev sdz, sector {i} op 0x0:(READ)\n" for i in range(40))
+    log = old + "[ 500.0] I/O error, dev sda, sector 1 op 0x0:(READ)\n"
+    log += "[ 501.0] ata1.00: failed command: READ FPDMA QUEUED\n"
+    finding = kernel_log_finding(Output(log), "dmesg")
+    assert finding.evidence[1] == "[ 500.0] I/O error, dev sda, sector 1 op 0x0:(READ)"
+    assert finding.evidence[2] == "[ 39.0] I/O error, dev sdz, sector 39 op 0x0:(READ)"

@@ -513,9 +513,11 @@ def kernel_log_finding(out: Output, source: str) -> Finding:
     if not hits:
         return Finding.of(Verdict.PASS, [f"{source}: no hardware errors in {len(lines)} lines"])
     verdict = worst(v for v, _ in hits)
-    # Failing lines first: with a long log the cap must not cut the ones that decided.
-    ordered = [line for v, line in hits if v is Verdict.FAIL]
-    ordered += [line for v, line in hits if v is not Verdict.FAIL]
+    # Failing lines first, as the cap must not cut the ones that decided; newest first within
+    # each, as the lines nearest the crash matter most and a long-lived log holds old ones.
+    newest_first = hits[::-1]
+    ordered = [line for v, line in newest_first if v is Verdict.FAIL]
+    ordered += [line for v, line in newest_first if v is not Verdict.FAIL]
     return Finding.of(verdict, [f"{source}: {len(hits)} hardware error lines", *ordered])
 
 
