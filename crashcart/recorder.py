@@ -215,8 +215,10 @@ class Recorder:
         stem = f"{self.name}-{stamp}"
         n = 1
         while (self.directory / f"{stem}.log").exists():
+            # "_02" sorts after the plain name ("-2" would sort before it: "-" < "."), so
+            # `ls` lists a console's recordings in the order they were written.
             n += 1
-            stem = f"{self.name}-{stamp}-{n}"
+            stem = f"{self.name}-{stamp}_{n:02d}"
         files = RecordingFiles(self.directory / f"{stem}.log", self.directory / f"{stem}.cast")
         try:
             self._log = _Appender(files.log)

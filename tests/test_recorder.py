@@ -6,6 +6,7 @@ import hashlib
 import json
 import random
 import stat
+import time
 from pathlib import Path
 
 from crashcart.incident import write_incident
@@ -138,3 +139,15 @@ def test_a_restart_in_the_same_folder_keeps_the_earlier_recording_and_events(
     assert second.files[0].log != first.files[0].log
     events = [json.loads(line)["event"] for line in (tmp_path / "box.events.jsonl").open()]
     assert events == ["disconnected: cable pulled", "closed: recording ended"]
+
+
+def test_files_started_in_the_same_second_sort_in_the_order_written(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path, "box", max_bytes=10)
+    now = time.time()
+    for n in range(12):  # twelve rotations within a second of the first file's
+        rec.write(f"chunk {n:02d}\n".encode(), at=now)
+    rec.close()
+    by_name = sorted(tmp_path.glob("*.log"))
+    assert b"".join(p.read_bytes() for p in by_name) == b"".join(
+        f"chunk {n:02d}\n".encode() for n in range(12)
+    )
