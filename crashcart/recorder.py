@@ -47,12 +47,16 @@ def make_private_dir(path: Path) -> Path:
     return path
 
 
+def _private_fd(path: Path, flags: int) -> int:
+    """A file readable by its owner only (created 0600, whatever the umask), for writing."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
 def open_private(path: Path, mode: str) -> IO[Any]:
     """Open a new file readable by its owner only (created 0600, whatever the umask)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    fd = os.open(path, flags, 0o600)
-    os.fchmod(fd, 0o600)
-    return os.fdopen(fd, mode)
+    return os.fdopen(_private_fd(path, os.O_TRUNC), mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +105,8 @@ class _Appender:
     failed write can be cut back out (ftruncate needs no free space)."""
 
     def __init__(self, path: Path, *, append: bool = False) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
         self.path = path
-        self.fd = os.open(path, flags, 0o600)
-        os.fchmod(self.fd, 0o600)
+        self.fd = _private_fd(path, os.O_APPEND if append else os.O_TRUNC)
         self.size = os.fstat(self.fd).st_size
 
     def append(self, data: bytes) -> None:
@@ -225,23 +227,27 @@ class Recorder:
             self._cast = _Appender(files.cast)
             # Whole or not at all: `started` is what the header says, a second at most earlier.
             self._cast.append(self._header(now).encode())
-        except OSError:
-            self._discard(files)
+        except OSError:  # a pair that could not even get its header is not left behind
+            self._close_pair()
+            _remove(files)
             raise
         self._started = self._last_at = float(int(now))
         self.bytes_written = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self.files.append(files)
 
-    def _discard(self, files: RecordingFiles) -> None:
-        """A pair that could not even get its header: no file without one is left behind."""
+    def _close_pair(self) -> None:
+        """Close the .log and .cast as they stand (no fsync: a failure path)."""
         for appender in (self._log, self._cast):
             if appender is not None:
                 appender.close()
         self._log = self._cast = None
-        for path in (files.log, files.cast):
-            with contextlib.suppress(OSError):
-                path.unlink()
+
+    def _close_all(self) -> None:
+        self._close_pair()
+        if self._events is not None:
+            self._events.close()
+            self._events = None
 
     # -- writing --------------------------------------------------------------------------------
     def write(self, data: bytes, at: float | None = None) -> None:
@@ -309,10 +315,7 @@ class Recorder:
     def _fail(self, exc: OSError) -> None:
         """Stop writing to the disk; what is there stays whole (see the module docstring)."""
         self.failure = exc
-        for appender in (self._log, self._cast, self._events):
-            if appender is not None:
-                appender.close()
-        self._log = self._cast = self._events = None
+        self._close_all()
 
     def resume(self, directory: Path | None = None) -> RecordingFiles:
         """Write what memory holds, then record on, to new files in `directory` (by default
@@ -351,39 +354,22 @@ class Recorder:
         new_files = self.files[file_count:]
         if self._events is not None:
             self._events.cut_back(events_size)
-        for appender in (self._log, self._cast, self._events):
-            if appender is not None:
-                appender.close()
-        self._log = self._cast = self._events = None
+        self._close_all()
         for files in new_files:
-            for path in (files.log, files.cast):
-                with contextlib.suppress(OSError):
-                    path.unlink()
+            _remove(files)
         del self.files[file_count:]
         self.directory = directory
 
     # -- reading back ---------------------------------------------------------------------------
     def extent(self) -> RecordingExtent:
         """The recording so far, on disk and in memory, for a copy made elsewhere."""
-        open_file = self.current if self._log is not None else None
-        logs = tuple(
-            (files.log, self._log.size if files is open_file and self._log else _size(files.log))
-            for files in self.files
-        )
+        # Every write goes straight to the kernel, so a file's size on disk is what it holds.
+        logs = tuple((files.log, _size(files.log)) for files in self.files)
         cast = self.files[-1].cast if self.files else None
-        if self._cast is not None:
-            cast_size = self._cast.size
-        else:
-            cast_size = _size(cast) if cast is not None else 0
+        cast_size = _size(cast) if cast is not None else 0
         started = self._started if self.files else time.time()
-        return RecordingExtent(
-            logs,
-            cast,
-            cast_size,
-            self._header(started),
-            started,
-            tuple(self.spool.events),
-        )
+        spooled = tuple(self.spool.events)
+        return RecordingExtent(logs, cast, cast_size, self._header(started), started, spooled)
 
     def flush(self, sync: bool = False) -> None:
         """Everything is written through already; `sync` also waits for the disk."""
@@ -431,6 +417,12 @@ class Recorder:
                 os.fsync(self._events.fd)
             self._events.close()
             self._events = None
+
+
+def _remove(files: RecordingFiles) -> None:
+    for path in (files.log, files.cast):
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _size(path: Path) -> int:
