@@ -60,12 +60,15 @@ class ConsoleOutput:
 
 @dataclass(frozen=True, slots=True)
 class RecordingFailed:
-    """The recording disk failed: from now on the console is held in memory (bounded)."""
+    """The recording disk failed: from now on the console is held in memory (bounded). With a
+    `fallback`, the session is moving the recording there now (RecordingResumed follows, or
+    another RecordingFailed without one)."""
 
     console: str
     reason: str
     path: Path
     at: float
+    fallback: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,7 @@ class RecordingResumed:
     spooled: int
     dropped: int
     at: float
+    moved: bool = False  # to another folder (a fallback, or the operator's choice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,7 @@ class Session:
         rows: int = 25,
         stream: bool = False,
         snapshot: ScreenSnapshot | None = None,
+        fallback: Path | None = None,
     ) -> None:
         self.connector = connector
         self.name = connector.name
@@ -153,6 +158,7 @@ class Session:
         self.parser = CrashParser()
         self.incidents: list[Path] = []
         self.unsaved: list[IncidentJob] = []  # crashes whose folders no disk has taken yet
+        self.fallback = fallback  # where to record on when the disk first fails (used once)
         self._ended = False
         self._failure_told = False
         self._told_unsaved: set[int] = set()
@@ -230,9 +236,14 @@ class Session:
         if failure is not None and not self._failure_told:
             self._failure_told = True
             self._last_resume_try = time.monotonic()
-            reason = failure.strerror or str(failure)
-            path = Path(failure.filename) if failure.filename else self.recorder.directory
-            await self._emit(RecordingFailed(self.name, reason, path, time.time()))
+            # Once: should the fallback fill up too, it is retried like any recording folder.
+            fallback, self.fallback = self.fallback, None
+            await self._say_failed(failure, self.recorder.directory, fallback)
+            if fallback is not None:
+                try:
+                    await self.save_elsewhere(fallback)
+                except OSError as exc:
+                    await self._say_failed(exc, fallback, None)
             return
         if failure is None and not self.unsaved:
             return
@@ -244,6 +255,11 @@ class Session:
             return
         with contextlib.suppress(OSError):  # still failing: memory keeps holding the console
             await self._resume(None)
+
+    async def _say_failed(self, exc: OSError, where: Path, fallback: Path | None) -> None:
+        path = Path(exc.filename) if exc.filename else where
+        reason = exc.strerror or str(exc)
+        await self._emit(RecordingFailed(self.name, reason, path, time.time(), fallback))
 
     @property
     def unwritten_bytes(self) -> int:
@@ -269,7 +285,10 @@ class Session:
         files = self.recorder.resume(directory)
         self._failure_told = False
         self._retry_unsaved()
-        await self._emit(RecordingResumed(self.name, files.log, spooled, dropped, time.time()))
+        moved = directory is not None
+        await self._emit(
+            RecordingResumed(self.name, files.log, spooled, dropped, time.time(), moved)
+        )
 
     def _retry_unsaved(self) -> None:
         jobs, self.unsaved = self.unsaved, []

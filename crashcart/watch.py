@@ -180,7 +180,9 @@ class Watcher:
             self.exit_code = EXIT_FAILED
 
     def _start_session(self, conn: Connector) -> None:
-        session = Session(conn, self.options.record_dir, on_event=self._on_event)
+        session = Session(
+            conn, self.options.record_dir, on_event=self._on_event, fallback=self.options.fallback
+        )
         self.sessions.append(session)
         self._spawn(session.run(), conn.name)
 
@@ -213,33 +215,25 @@ class Watcher:
         if isinstance(event, RecordingResumed):
             held = f" ({event.spooled} bytes written from memory)" if event.spooled else ""
             lost = f", {event.dropped} bytes lost (memory was full)" if event.dropped else ""
-            self._say(f"{event.console}: recording resumed in {event.log}{held}{lost}")
-            return
-        if isinstance(event, IncidentUnsaved):
+            where = f"moved to {event.log.parent}" if event.moved else f"resumed in {event.log}"
+            self._say(f"{event.console}: recording {where}{held}{lost}")
+        elif isinstance(event, IncidentUnsaved):
             self._say(
                 f"{event.console}: crash '{event.report.title}' detected, but its incident "
                 f"folder could not be written ({event.reason}); kept in memory"
             )
-            return
-        session = next((s for s in self.sessions if s.name == event.console), None)
-        fallback = self.options.fallback
-        if fallback is None or session is None:
+        elif event.fallback is not None:
+            self._say(
+                f"{event.console}: recording failed: {event.reason} ({event.path}); "
+                f"moving it to {event.fallback}"
+            )
+        else:
+            hint = "; free space, or use --fallback DIR" if self.options.fallback is None else ""
             self._say(
                 f"{event.console}: recording failed: {event.reason} ({event.path}); holding the "
                 f"console in memory (up to {SPOOL_LIMIT >> 20} MiB), retrying every "
-                f"{RESUME_RETRY_SECONDS:.0f} s; free space, or use --fallback DIR"
+                f"{RESUME_RETRY_SECONDS:.0f} s{hint}"
             )
-            return
-        self._say(f"{event.console}: recording failed: {event.reason} ({event.path})")
-        try:
-            moved = await session.save_elsewhere(fallback)
-        except OSError as exc:
-            self._say(
-                f"{event.console}: --fallback {fallback} failed too: {exc.strerror or exc}; "
-                "holding the console in memory"
-            )
-            return
-        self._say(f"{event.console}: recording moved to {moved}")
 
     def _print_crash(self, event: CrashDetected) -> None:
         r = event.report

@@ -166,6 +166,7 @@ class ConsolePane(Widget):
             rows=view.emulator.rows,
             stream=True,
             snapshot=view.snapshot,
+            fallback=self.fallback,
         )
         try:
             await self.session.run()
@@ -230,11 +231,17 @@ class ConsolePane(Widget):
         self, event: RecordingFailed | RecordingResumed | IncidentUnsaved
     ) -> None:
         name = self.connector.name
-        if isinstance(event, RecordingFailed):
+        if isinstance(event, RecordingFailed) and event.fallback is not None:
             self.status.recording_failed = event.reason
-            if self.fallback is not None:
-                await self._save_to(self.fallback)
-                return
+            self.notify(
+                f"{name}: recording failed: {clean(event.reason)} ({clean(str(event.path))}); "
+                f"moving it to {clean(str(event.fallback))}",
+                title="recording disk",
+                severity="warning",
+                timeout=15,
+            )
+        elif isinstance(event, RecordingFailed):
+            self.status.recording_failed = event.reason
             self.notify(
                 f"{name}: recording failed: {clean(event.reason)} ({clean(str(event.path))}).\n"
                 "The console is held in memory and the folder retried every few seconds; "
@@ -247,8 +254,9 @@ class ConsolePane(Widget):
             self.status.recording_failed = ""
             self._scrollback_catch_up(event.log, event.spooled)
             lost = f"; {event.dropped} bytes lost (memory was full)" if event.dropped else ""
+            where = f"now goes to {event.log.parent}" if event.moved else f"resumed in {event.log}"
             self.notify(
-                f"{name}: recording resumed in {event.log}{lost}",
+                f"{name}: recording {where}{lost}",
                 title="recording disk",
                 severity="warning" if event.dropped else "information",
                 timeout=15,
@@ -303,15 +311,16 @@ class ConsolePane(Widget):
 
     async def _save_to(self, root: Path) -> None:
         assert self.session is not None
+        recording_moves = self.session.recorder.failure is not None
         try:
-            folder = await self.session.save_elsewhere(root)
+            await self.session.save_elsewhere(root)
         except OSError as exc:
             self.notify(
                 f"cannot save to {root}: {exc.strerror or exc}", severity="error", timeout=30
             )
             return
-        self.record_dir = root
-        self.notify(f"{self.connector.name}: recording now goes to {folder}", timeout=15)
+        if not recording_moves:  # else RecordingResumed says where the recording went
+            self.notify(f"{self.connector.name}: crash folders now go to {root}", timeout=15)
 
     def _announce_incidents(self) -> None:
         """One toast for the incidents written since the last: a crash loop or a flushed
@@ -412,9 +421,12 @@ class ConsolePane(Widget):
     # -- commands -----------------------------------------------------------------------------
     def capture(self) -> None:
         """Write the screen (and the recording so far) to a capture folder now."""
-        recording = self.session.recorder.extent() if self.session is not None else None
+        session = self.session
+        recording = session.recorder.extent() if session is not None else None
+        # The session's folder: a failing disk may have moved it (a fallback, or `w`).
+        record_dir = session.record_dir if session is not None else self.record_dir
         folder = write_capture(
-            self.record_dir / "captures",
+            record_dir / "captures",
             self.connector.name,
             recording=recording,
             screen=self.view.snapshot(),
